@@ -1,0 +1,242 @@
+"""The one data model every part of adekd speaks: a sentence with its drugs and drug->ADE spans.
+
+A record is a plain ``dict`` so it moves unchanged between JSONL files, ``datasets`` rows, the
+teacher, the student and the metric::
+
+    {"id": "10030778-0", "text": "Acute hepatitis after oral amoxicillin.",
+     "drugs": [{"text": "amoxicillin", "start": 27, "end": 38}],
+     "ades": [{"drug": 0, "text": "Acute hepatitis", "start": 0, "end": 15}]}
+
+Offsets are character offsets into ``text`` with ``end`` exclusive, and ``ades[i]["drug"]`` indexes
+``drugs``. Spans may carry a ``score`` (predictions); gold spans leave it out or set it to ``None``.
+Any other top-level key (provenance of silver labels, source document offsets) is kept as is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, NotRequired, TypedDict
+
+import datasets
+
+logger = logging.getLogger(__name__)
+
+
+class Span(TypedDict):
+    text: str
+    start: int
+    end: int
+    score: NotRequired[float | None]
+
+
+class ADESpan(Span):
+    drug: int
+
+
+class Record(TypedDict):
+    id: str
+    text: str
+    drugs: list[Span]
+    ades: list[ADESpan]
+
+
+_SPAN_FEATURES = {
+    "text": datasets.Value("string"),
+    "start": datasets.Value("int32"),
+    "end": datasets.Value("int32"),
+    "score": datasets.Value("float32"),
+}
+
+FEATURES = datasets.Features(
+    {
+        "id": datasets.Value("string"),
+        "text": datasets.Value("string"),
+        "drugs": datasets.List(_SPAN_FEATURES),
+        "ades": datasets.List({"drug": datasets.Value("int32"), **_SPAN_FEATURES}),
+    }
+)
+"""Explicit features of a records dataset; extra columns are inferred or passed by the caller."""
+
+
+class RecordError(ValueError):
+    """A record breaks the data model; the message names the record id and the bad field."""
+
+
+def _check_span(record_id: str, text: str, span: Any, where: str) -> None:
+    if not isinstance(span, dict):
+        raise RecordError(f"record {record_id!r}: {where} must be an object, got {type(span).__name__}")
+    for key in ("text", "start", "end"):
+        if key not in span:
+            raise RecordError(f"record {record_id!r}: {where} has no {key!r}")
+    start, end, span_text = span["start"], span["end"], span["text"]
+    if not isinstance(start, int) or not isinstance(end, int) or isinstance(start, bool):
+        raise RecordError(f"record {record_id!r}: {where} offsets must be integers, got {start!r}:{end!r}")
+    if not 0 <= start < end <= len(text):
+        raise RecordError(
+            f"record {record_id!r}: {where} span {start}:{end} outside text of length {len(text)}"
+        )
+    if text[start:end] != span_text:
+        raise RecordError(
+            f"record {record_id!r}: {where} span {start}:{end} is {text[start:end]!r} in the text, "
+            f"not {span_text!r}"
+        )
+
+
+def validate_record(record: Any) -> Record:
+    """Check a record against the data model and return it; raise :class:`RecordError` if it breaks it."""
+    if not isinstance(record, dict):
+        raise RecordError(f"a record must be an object, got {type(record).__name__}")
+    record_id = record.get("id")
+    if not isinstance(record_id, str) or not record_id:
+        raise RecordError(f"record has no string 'id' (got {record_id!r})")
+    text = record.get("text")
+    if not isinstance(text, str):
+        raise RecordError(f"record {record_id!r}: 'text' must be a string, got {type(text).__name__}")
+    drugs, ades = record.get("drugs", []), record.get("ades", [])
+    if not isinstance(drugs, list) or not isinstance(ades, list):
+        raise RecordError(f"record {record_id!r}: 'drugs' and 'ades' must be lists")
+    for i, drug in enumerate(drugs):
+        _check_span(record_id, text, drug, f"drug {i}")
+    for i, ade in enumerate(ades):
+        _check_span(record_id, text, ade, f"ADE {i}")
+        drug = ade.get("drug")
+        if not isinstance(drug, int) or isinstance(drug, bool) or not 0 <= drug < len(drugs):
+            raise RecordError(
+                f"record {record_id!r}: ADE {i} points at drug {drug!r}, but the record has {len(drugs)} drugs"
+            )
+    record.setdefault("drugs", drugs)
+    record.setdefault("ades", ades)
+    return record  # type: ignore[return-value]
+
+
+@dataclass
+class ValidationReport:
+    """What :func:`validate_records` skipped, so a reader can report counts and first ids."""
+
+    kept: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self, first: int = 5) -> str:
+        shown = "; ".join(self.errors[:first])
+        return f"{self.kept} records kept, {self.skipped} invalid skipped" + (f" (first: {shown})" if shown else "")
+
+
+def validate_records(
+    records: Iterable[Any],
+    on_error: Literal["raise", "skip"] = "raise",
+    report: ValidationReport | None = None,
+) -> Iterator[Record]:
+    """Validate records lazily; with ``on_error="skip"`` invalid ones are dropped and counted in ``report``."""
+    report = report if report is not None else ValidationReport()
+    for record in records:
+        try:
+            yield validate_record(record)
+        except RecordError as err:
+            if on_error == "raise":
+                raise
+            report.skipped += 1
+            report.errors.append(str(err))
+            continue
+        report.kept += 1
+
+
+def new_record(record_id: str, text: str, drugs: list[Span] | None = None, ades: list[ADESpan] | None = None,
+               **extra: Any) -> Record:
+    """Build and validate a record; extra keyword arguments become extra top-level keys."""
+    return validate_record({"id": record_id, "text": text, "drugs": drugs or [], "ades": ades or [], **extra})
+
+
+def pairs(record: Record) -> list[tuple[Span, ADESpan]]:
+    """The (drug span, ADE span) pairs of a record: the unit the paper extracts and scores."""
+    return [(record["drugs"][ade["drug"]], ade) for ade in record["ades"]]
+
+
+# --- datasets --------------------------------------------------------------------------------
+
+
+def _drop_none_scores(record: dict) -> dict:
+    for span in (*record.get("drugs", ()), *record.get("ades", ())):
+        if span.get("score", 0) is None:
+            del span["score"]
+    return record
+
+
+def records_to_dataset(records: Iterable[Record], features: datasets.Features | None = None) -> datasets.Dataset:
+    """Build a ``datasets.Dataset`` with explicit features; extra columns need their features in ``features``.
+
+    Spans stay plain lists of dicts (``datasets.List``), so a row reads back as a record.
+    """
+    rows = [dict(r) for r in records]
+    all_features = dict(FEATURES)
+    extra = {key for row in rows for key in row} - set(FEATURES)
+    if features is not None:
+        all_features.update(features)
+    missing = extra - set(all_features)
+    if missing:
+        raise ValueError(
+            f"records have columns {sorted(missing)} with no declared features; pass them in `features=`"
+        )
+    columns = {name: [row.get(name) for row in rows] for name in all_features}
+    for column in ("drugs", "ades"):
+        columns[column] = [
+            [{"score": None, **span} for span in spans] if spans else [] for spans in columns[column]
+        ]
+    return datasets.Dataset.from_dict(columns, features=datasets.Features(all_features))
+
+
+def dataset_to_records(dataset: datasets.Dataset, validate: bool = True) -> list[Record]:
+    """Rows of a records dataset back to records (``score: None`` dropped from gold spans)."""
+    records = [_drop_none_scores(dict(row)) for row in dataset]
+    if validate:
+        records = list(validate_records(records))
+    return records  # type: ignore[return-value]
+
+
+# --- JSONL -----------------------------------------------------------------------------------
+
+
+def read_jsonl(path: str | os.PathLike, validate: bool = True,
+               on_error: Literal["raise", "skip"] = "raise",
+               report: ValidationReport | None = None) -> list[Record]:
+    """Read records from JSONL; a broken line raises with its line number (or is skipped and counted)."""
+    report = report if report is not None else ValidationReport()
+    records: list[Record] = []
+    with open(path, encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if validate:
+                    validate_record(record)
+            except (json.JSONDecodeError, RecordError) as err:
+                message = f"{os.fspath(path)} line {line_no}: {err}"
+                if on_error == "raise":
+                    raise RecordError(message) from err
+                report.skipped += 1
+                report.errors.append(message)
+                continue
+            report.kept += 1
+            records.append(_drop_none_scores(record))
+    if report.skipped:
+        logger.warning("%s: %s", os.fspath(path), report.summary())
+    return records
+
+
+def write_jsonl(records: Iterable[Record], path: str | os.PathLike) -> int:
+    """Write records as JSONL (UTF-8, one per line) atomically; returns the count written."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    count = 0
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    os.replace(tmp, path)
+    return count
