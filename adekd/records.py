@@ -61,6 +61,14 @@ FEATURES = datasets.Features(
 )
 """Explicit features of a records dataset; extra columns are inferred or passed by the caller."""
 
+PROVENANCE_FEATURES = {
+    "doc_id": datasets.Value("string"),
+    "doc_start": datasets.Value("int32"),
+}
+"""Optional keys saying where a sentence comes from: the source document (e.g. a PMID) and the
+sentence's character offset in it (``None`` when unknown). Readers in :mod:`adekd.corpora` set them;
+:func:`records_to_dataset` declares them whenever records carry them."""
+
 
 class RecordError(ValueError):
     """A record breaks the data model; the message names the record id and the bad field."""
@@ -174,6 +182,7 @@ def records_to_dataset(records: Iterable[Record], features: datasets.Features | 
     rows = [dict(r) for r in records]
     all_features = dict(FEATURES)
     extra = {key for row in rows for key in row} - set(FEATURES)
+    all_features.update({key: value for key, value in PROVENANCE_FEATURES.items() if key in extra})
     if features is not None:
         all_features.update(features)
     missing = extra - set(all_features)

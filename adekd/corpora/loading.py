@@ -1,0 +1,174 @@
+"""One entry point from "a corpus the user has" to records: :func:`load_records`.
+
+Users hand adekd whatever they hold: the raw ADE corpus folder, a SpERT split, a PubTator dump, a
+records JSONL, a ``datasets`` folder, a plain text file or a Hub dataset id. :func:`detect_source`
+says which of these a path is, :func:`load_records` reads it into validated records.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import datasets
+
+from adekd.corpora.ade_corpus import is_ade_corpus, read_ade_corpus
+from adekd.corpora.hub import (
+    ADE_CORPUS_V2_CLASSIFICATION,
+    ADE_CORPUS_V2_ID,
+    ADE_CORPUS_V2_RELATIONS,
+    ade_corpus_v2_to_records,
+    dataset_rows_to_records,
+)
+from adekd.corpora.pubtator import is_pubtator
+from adekd.corpora.spert import read_spert
+from adekd.corpora.textio import CorpusError, iter_lines
+from adekd.corpora.texts import JSONL_SUFFIXES, iter_texts
+from adekd.records import Record, RecordError, ValidationReport, read_jsonl, validate_records
+
+logger = logging.getLogger(__name__)
+
+SourceKind = Literal[
+    "ade_corpus", "spert", "pubtator", "records_jsonl", "jsonl_texts", "text", "dataset", "hub"
+]
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_FILE_SUFFIXES = (".json", ".txt", ".rel", ".gz", ".parquet", ".csv", ".arrow", *JSONL_SUFFIXES)
+_TABLE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
+_SAVED_DATASET_FILES = ("dataset_info.json", "state.json", "dataset_dict.json")
+
+
+def _first_json_line(path: Path) -> dict:
+    for line_no, line in iter_lines(path):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise CorpusError(f"{path} line {line_no}: not valid JSON ({err.msg})") from None
+            if not isinstance(row, dict):
+                raise CorpusError(f"{path} line {line_no}: expected a JSON object, got {type(row).__name__}")
+            return row
+    return {}
+
+
+def detect_source(source: str | os.PathLike) -> SourceKind:
+    """What kind of corpus ``source`` is, from its layout and first line; :class:`CorpusError` if none."""
+    path = Path(source)
+    if path.is_dir():
+        if is_ade_corpus(path):
+            return "ade_corpus"
+        return "dataset"
+    if path.is_file():
+        name = path.name
+        if name.endswith(".json"):
+            return "spert"
+        if name.endswith(JSONL_SUFFIXES):
+            return "records_jsonl" if "drugs" in _first_json_line(path) else "jsonl_texts"
+        if path.suffix in _TABLE_BUILDERS:
+            return "dataset"
+        return "pubtator" if is_pubtator(path) else "text"
+    text = os.fspath(source)
+    if _HUB_ID.fullmatch(text) and not text.endswith(_FILE_SUFFIXES) and not text.startswith("."):
+        return "hub"
+    raise CorpusError(f"{text}: no such file or folder (and not a Hub dataset id of the form owner/name)")
+
+
+def _pick_split(
+    data: datasets.Dataset | datasets.DatasetDict, split: str | None, name: str
+) -> datasets.Dataset:
+    if isinstance(data, datasets.Dataset):
+        return data
+    if split is None and len(data) == 1:
+        return next(iter(data.values()))
+    if split not in data:
+        wanted = "a split" if split is None else f"split {split!r}, which it lacks"
+        raise CorpusError(f"{name} has splits {sorted(data)}; pass {wanted} (one of them)")
+    return data[split]
+
+
+def _load_dataset_folder(path: Path, split: str | None) -> datasets.Dataset:
+    try:
+        if path.is_file():
+            data = datasets.load_dataset(_TABLE_BUILDERS[path.suffix], data_files=os.fspath(path))
+        elif any((path / marker).is_file() for marker in _SAVED_DATASET_FILES):
+            data = datasets.load_from_disk(os.fspath(path))
+        else:
+            data = datasets.load_dataset(os.fspath(path))
+    except (FileNotFoundError, ValueError) as err:
+        raise CorpusError(
+            f"{path}: not a corpus adekd reads (ADE corpus folder with DRUG-AE.rel, saved dataset, or a "
+            f"folder of data files): {err}"
+        ) from None
+    return _pick_split(data, split, os.fspath(path))
+
+
+def _load_hub(dataset_id: str, split: str | None, name: str | None) -> list[Record]:
+    try:
+        if dataset_id == ADE_CORPUS_V2_ID and name is None:
+            relations = datasets.load_dataset(dataset_id, ADE_CORPUS_V2_RELATIONS, split=split or "train")
+            classification = datasets.load_dataset(
+                dataset_id, ADE_CORPUS_V2_CLASSIFICATION, split=split or "train"
+            )
+            return ade_corpus_v2_to_records(relations, classification)
+        data = datasets.load_dataset(dataset_id, name)
+    except Exception as err:  # network, auth and missing-repo errors all end here; the message says which
+        raise CorpusError(
+            f"could not load {dataset_id!r} from the Hugging Face Hub ({type(err).__name__}: {err}). "
+            "Offline, pass a local path instead: the raw ADE corpus folder, a SpERT split JSON, a records "
+            "JSONL or a saved dataset folder"
+        ) from err
+    dataset = _pick_split(data, split, dataset_id)
+    return dataset_rows_to_records(dataset, dataset_id.rsplit("/", 1)[-1])
+
+
+def load_records(
+    source: str | os.PathLike,
+    split: str | None = None,
+    on_error: Literal["raise", "skip"] = "raise",
+    *,
+    name: str | None = None,
+    report: ValidationReport | None = None,
+) -> list[Record]:
+    """Read any corpus adekd knows into validated records.
+
+    ``source`` is one of: the raw ADE corpus folder (``DRUG-AE.rel`` + ``ADE-NEG.txt``); a SpERT split
+    ``.json``; a PubTator file (sentence records, unlabeled); a records JSONL (lines with ``drugs``) or
+    a JSONL of ``{"text"}`` lines (unlabeled); a plain text file, one text per line (unlabeled); a
+    ``save_to_disk`` folder, a folder of data files with a card, or a ``.parquet``/``.csv`` file; or a
+    Hub dataset id (``name`` picks its config; ``ade-benchmark-corpus/ade_corpus_v2`` is converted).
+    ``split`` picks a split of a dataset with several. ``on_error="skip"`` drops invalid records and
+    counts them in ``report``; malformed corpus files still raise :class:`CorpusError` naming the line.
+    """
+    kind = detect_source(source)
+    path = Path(source)
+    if split is not None and kind not in ("dataset", "hub"):
+        raise CorpusError(f"{os.fspath(source)}: split={split!r} only applies to dataset folders and Hub ids")
+    report = report if report is not None else ValidationReport()
+    if kind == "records_jsonl":
+        return read_jsonl(path, on_error=on_error, report=report)
+    if kind == "ade_corpus":
+        records = read_ade_corpus(path)
+    elif kind == "spert":
+        records = read_spert(path)
+    elif kind in ("pubtator", "jsonl_texts", "text"):
+        records = list(iter_texts(path))
+    elif kind == "dataset":
+        dataset = _load_dataset_folder(path, split)
+        try:
+            records = dataset_rows_to_records(dataset, path.name)
+        except ValueError as err:
+            raise CorpusError(str(err)) from None
+    else:
+        records = _load_hub(os.fspath(source), split, name)
+    try:
+        records = list(validate_records(records, on_error=on_error, report=report))
+    except RecordError as err:
+        raise RecordError(f"{os.fspath(source)}: {err}") from err
+    if report.skipped:
+        logger.warning("%s: %s", os.fspath(source), report.summary())
+    logger.info("%s: %d records (%s)", os.fspath(source), len(records), kind)
+    return records
