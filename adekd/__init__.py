@@ -1,1 +1,3 @@
 """adekd."""
+
+from adekd.metrics import load_metric
