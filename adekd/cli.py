@@ -24,15 +24,33 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
         help="count records, drugs, ADEs and relations of a corpus",
         description="Count records, drug mentions, ADE mentions and drug->ADE relations. PATH is the ADE "
         "corpus folder (DRUG-AE.rel, ADE-NEG.txt), a SpERT split JSON, a PubTator file, a records "
-        "JSONL or a dataset folder.",
+        "JSONL, a text JSONL or plain text file (one text per line), a dataset folder or a Hub dataset id.",
     )
-    stats.add_argument("path", help="corpus file or folder")
+    stats.add_argument("path", help="corpus file, folder or Hub dataset id")
+    stats.add_argument("--split", help="split of a dataset folder or Hub dataset with several")
     stats.add_argument("--json", dest="json_out", help="also write the counts to this JSON file")
     stats.set_defaults(func=_run_corpus_stats)
 
 
 def _run_corpus_stats(args: argparse.Namespace) -> None:
-    raise CLIError("corpus stats is not available yet")
+    import json
+
+    from adekd.corpora import CorpusError, corpus_stats, detect_source, load_records
+    from adekd.records import RecordError
+
+    try:
+        kind = detect_source(args.path)
+        stats = corpus_stats(load_records(args.path, split=args.split))
+    except (CorpusError, RecordError) as err:
+        raise CLIError(str(err)) from None
+    counts = stats.as_dict()
+    print(f"{args.path} ({kind})")
+    for name, value in counts.items():
+        print(f"  {name.replace('_', ' '):<18} {'unknown' if value is None else f'{value:,}'}")
+    if args.json_out:
+        with open(args.json_out, "w", encoding="utf-8") as handle:
+            json.dump({"source": str(args.path), "kind": kind, **counts}, handle, indent=2)
+            handle.write("\n")
 
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_corpus]

@@ -6,6 +6,7 @@ the format readers, the sentence splitter and :class:`DrugLexicon` are public fo
 
 from adekd.corpora.ade_corpus import read_ade_corpus, read_ade_negatives, read_ade_relations
 from adekd.corpora.hub import ADE_CORPUS_V2_ID, ade_corpus_v2_to_records
+from adekd.corpora.lexicon import COMMON_WORD_NAMES, DrugLexicon
 from adekd.corpora.loading import SourceKind, detect_source, load_records
 from adekd.corpora.pubtator import (
     PubTatorDocument,
@@ -18,17 +19,22 @@ from adekd.corpora.pubtator import (
 )
 from adekd.corpora.sentences import split_sentences
 from adekd.corpora.spert import read_spert, spert_folds
+from adekd.corpora.stats import CorpusStats, corpus_stats
 from adekd.corpora.textio import CorpusError
 from adekd.corpora.texts import iter_texts
 
 __all__ = [
     "ADE_CORPUS_V2_ID",
+    "COMMON_WORD_NAMES",
     "CorpusError",
+    "CorpusStats",
+    "DrugLexicon",
     "PubTatorDocument",
     "PubTatorMention",
     "PubTatorRelation",
     "SourceKind",
     "ade_corpus_v2_to_records",
+    "corpus_stats",
     "detect_source",
     "document_sentence_records",
     "iter_pubtator",
