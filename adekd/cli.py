@@ -53,7 +53,57 @@ def _run_corpus_stats(args: argparse.Namespace) -> None:
             handle.write("\n")
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_corpus]
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="score predictions against gold records with the ade_f1 metric",
+        description="Score predicted records against gold records: strict and lenient precision, recall "
+        "and F1 of (drug, ADE) pairs, drug mentions and ADE mentions, micro-averaged over sentences. "
+        "Records are matched by id, in any order; a gold record with no prediction counts as an empty "
+        "prediction. Both sides are any source `adekd corpus stats` reads (records JSONL, dataset "
+        "folder, SpERT split JSON, ADE corpus folder), so teacher output scores the same way.",
+    )
+    evaluate.add_argument("--predictions", required=True, help="predicted records (JSONL or dataset folder)")
+    evaluate.add_argument(
+        "--references",
+        required=True,
+        help="gold records (JSONL, dataset folder, SpERT JSON, ADE corpus folder)",
+    )
+    evaluate.add_argument("--output", help="write the results as JSON to this file")
+    evaluate.add_argument(
+        "--per-record", action="store_true", help="include each sentence's TP/FP/FN lists in the JSON output"
+    )
+    evaluate.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> None:
+    import json
+    from pathlib import Path
+
+    from adekd.corpora import load_records
+    from adekd.metrics import format_table, score
+
+    try:
+        references = load_records(args.references)
+        predictions = load_records(args.predictions)
+    except ValueError as err:  # CorpusError and RecordError name the file, line or record
+        raise CLIError(str(err)) from None
+    try:
+        results = score(predictions, references, return_per_record=args.per_record)
+    except ValueError as err:
+        raise CLIError(
+            f"--predictions {args.predictions} against --references {args.references}: {err}"
+        ) from None
+    print(format_table(results))
+    if args.output:
+        results = {"predictions": args.predictions, "references": args.references, **results}
+        output = Path(args.output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        logging.getLogger("adekd.cli").info("wrote %s", output)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_corpus, _add_evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

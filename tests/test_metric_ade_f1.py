@@ -474,3 +474,17 @@ def test_align_by_id_reorders_fills_and_rejects_unknown_ids():
     results = score([gold[2], gold[0]], gold)
     assert results["num_missing_predictions"] == 1
     assert (results["strict_precision"], results["strict_recall"]) == (1.0, pytest.approx(2 / 3))
+
+
+def test_module_card_examples_run(ade_f1):
+    import doctest
+
+    card = (METRIC_PATH / "README.md").read_text(encoding="utf-8")
+    card = "\n".join(
+        "" if line.startswith("```") else line for line in card.splitlines()
+    )  # fences end outputs
+    test = doctest.DocTestParser().get_doctest(card, {"ade_f1": ade_f1}, "README.md", str(METRIC_PATH), 0)
+    assert len(test.examples) >= 8
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0

@@ -1,0 +1,164 @@
+"""``adekd evaluate`` through a real subprocess: JSONL, dataset folders, SpERT gold, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adekd.records import records_to_dataset, write_jsonl
+
+TEXT_A = "Severe hepatitis after amoxicillin."
+TEXT_B = "Rash and fever followed aspirin and ibuprofen."
+
+
+def _span(text: str, sub: str) -> dict:
+    start = text.index(sub)
+    return {"text": sub, "start": start, "end": start + len(sub)}
+
+
+def _record(record_id: str, text: str, drugs: list[str], ades: list[tuple[int, str]], **extra) -> dict:
+    return {
+        "id": record_id,
+        "text": text,
+        "drugs": [_span(text, d) for d in drugs],
+        "ades": [{"drug": i, **_span(text, a)} for i, a in ades],
+        **extra,
+    }
+
+
+GOLD = [
+    _record("a", TEXT_A, ["amoxicillin"], [(0, "Severe hepatitis")]),
+    _record("b", TEXT_B, ["aspirin", "ibuprofen"], [(0, "Rash"), (1, "fever")]),
+    _record("c", "No adverse event here.", [], []),
+]
+# Silver-style predictions (scores, teacher provenance), in another order: "a" has a boundary
+# error (lenient only), "b" one right pair and one wrong drug, "c" is missing.
+PREDICTIONS = [
+    _record(
+        "b",
+        TEXT_B,
+        ["aspirin", "ibuprofen"],
+        [(0, "Rash"), (0, "fever")],
+        teacher_model="smollm2",
+        prompt_hash="abc123",
+    ),
+    _record("a", TEXT_A, ["amoxicillin"], [(0, "hepatitis")], teacher_model="smollm2", prompt_hash="abc123"),
+]
+PREDICTIONS[0]["ades"][0]["score"] = 0.8
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "adekd.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    gold, pred = tmp_path / "gold.jsonl", tmp_path / "pred.jsonl"
+    write_jsonl(GOLD, gold)
+    write_jsonl(PREDICTIONS, pred)
+    return gold, pred
+
+
+def test_evaluate_prints_table_and_writes_json(files, tmp_path):
+    gold, pred = files
+    output = tmp_path / "out" / "metrics.json"
+    result = run_cli(
+        "evaluate", "--predictions", str(pred), "--references", str(gold), "--output", str(output)
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["micro", "%", "strict", "lenient"]
+    # pairs: strict tp 1 of 3 predicted, 3 gold; lenient tp 2 (boundary error on "a")
+    assert lines[2].split() == ["pairs", "33.33", "33.33", "33.33", "66.67", "66.67", "66.67", "3", "3"]
+    assert lines[3].split()[0] == "drugs" and lines[4].split()[0] == "ADEs"
+    assert "1 of 3 reference records have no prediction" in result.stderr
+    metrics = json.loads(output.read_text())
+    assert metrics["strict_tp"] == 1 and metrics["lenient_tp"] == 2
+    assert metrics["drug_strict_f1"] == 1.0
+    assert metrics["ade_strict_tp"] == 2 and metrics["ade_num_predicted"] == 3
+    assert metrics["num_missing_predictions"] == 1 and metrics["num_records"] == 3
+    assert metrics["predictions"] == str(pred) and "per_record" not in metrics
+
+
+def test_evaluate_per_record_and_dataset_folders(files, tmp_path):
+    gold, _ = files
+    folder = tmp_path / "pred_dataset"
+    prediction_rows = [
+        {k: v for k, v in r.items() if k not in ("teacher_model", "prompt_hash")} for r in PREDICTIONS
+    ]
+    records_to_dataset(prediction_rows).save_to_disk(str(folder))
+    output = tmp_path / "metrics.json"
+    result = run_cli(
+        "evaluate",
+        "--predictions",
+        str(folder),
+        "--references",
+        str(gold),
+        "--output",
+        str(output),
+        "--per-record",
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(output.read_text())
+    assert metrics["strict_tp"] == 1 and metrics["lenient_tp"] == 2
+    per_record = {entry["id"]: entry for entry in metrics["per_record"]}
+    assert [p["ade"]["text"] for p in per_record["b"]["pair"]["strict"]["fp"]] == ["fever"]
+    assert [p["drug"]["text"] for p in per_record["b"]["pair"]["strict"]["fn"]] == ["ibuprofen"]
+    assert per_record["c"]["pair"]["strict"] == {"tp": [], "fp": [], "fn": []}
+
+
+def test_evaluate_against_spert_gold(tmp_path):
+    item = {
+        "tokens": ["Lethal", "anuria", "after", "ifosfamide", "."],
+        "entities": [
+            {"type": "Adverse-Effect", "start": 0, "end": 2},
+            {"type": "Drug", "start": 3, "end": 4},
+        ],
+        "relations": [{"type": "Adverse-Effect", "head": 0, "tail": 1}],
+        "orig_id": 5,
+    }
+    gold = tmp_path / "ade_split_0_test.json"
+    gold.write_text(json.dumps([item]))
+    text = "Lethal anuria after ifosfamide ."
+    pred = tmp_path / "pred.jsonl"
+    write_jsonl([_record("spert-5", text, ["ifosfamide"], [(0, "anuria")])], pred)
+    output = tmp_path / "metrics.json"
+    result = run_cli(
+        "evaluate", "--predictions", str(pred), "--references", str(gold), "--output", str(output)
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(output.read_text())
+    assert (metrics["strict_f1"], metrics["lenient_f1"], metrics["drug_strict_f1"]) == (0.0, 1.0, 1.0)
+
+
+def test_evaluate_rejects_predictions_for_unknown_ids(files, tmp_path):
+    gold, _ = files
+    pred = tmp_path / "other.jsonl"
+    write_jsonl([_record("zzz", TEXT_A, ["amoxicillin"], [])], pred)
+    result = run_cli("evaluate", "--predictions", str(pred), "--references", str(gold))
+    assert result.returncode == 2
+    assert "not in the references (first: 'zzz')" in result.stderr
+    assert str(pred) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_evaluate_names_the_broken_line(files, tmp_path):
+    gold, _ = files
+    pred = tmp_path / "broken.jsonl"
+    bad = _record("a", TEXT_A, ["amoxicillin"], [])
+    bad["drugs"][0]["end"] += 1
+    pred.write_text(json.dumps(GOLD[0]) + "\n" + json.dumps(bad) + "\n")
+    result = run_cli("evaluate", "--predictions", str(pred), "--references", str(gold))
+    assert result.returncode == 2
+    assert "line 2" in result.stderr and "'a'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_evaluate_help():
+    result = run_cli("evaluate", "--help")
+    assert result.returncode == 0
+    assert "--predictions" in result.stdout and "--per-record" in result.stdout
