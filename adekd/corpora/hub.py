@@ -28,6 +28,8 @@ def is_ade_corpus_v2_relations(dataset: datasets.Dataset) -> bool:
 
 
 def _first_span(text: str, mention: str, index: dict | None) -> Span | None:
+    """The mention's first indexed occurrence (``index`` is the Hub's ``{"start_char": [...], ...}``);
+    without one, its first occurrence in the text."""
     starts = (index or {}).get("start_char") or []
     start = starts[0] if starts else text.find(mention)
     if start < 0 or text[start : start + len(mention)] != mention:

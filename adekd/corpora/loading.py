@@ -119,7 +119,7 @@ def _load_hub(dataset_id: str, split: str | None, name: str | None) -> list[Reco
         raise CorpusError(
             f"could not load {dataset_id!r} from the Hugging Face Hub ({type(err).__name__}: {err}). "
             "Offline, pass a local path instead: the raw ADE corpus folder, a SpERT split JSON, a records "
-            "JSONL or a saved dataset folder"
+            "JSONL or a saved dataset folder (HF_HUB_OFFLINE=1 makes this fail at once instead of retrying)"
         ) from err
     dataset = _pick_split(data, split, dataset_id)
     return dataset_rows_to_records(dataset, dataset_id.rsplit("/", 1)[-1])

@@ -1,0 +1,67 @@
+"""`adekd corpus stats` through the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+from conftest import REPO
+from corpora_fixtures import write_ade_corpus
+
+ADEKD = str(REPO / ".venv" / "bin" / "adekd")
+
+
+def _run(*args, env=None):
+    return subprocess.run([ADEKD, *args], capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_help():
+    result = _run("corpus", "stats", "--help")
+    assert result.returncode == 0
+    assert "PubTator" in result.stdout and "--json" in result.stdout
+
+
+def test_stats_on_a_corpus_folder_prints_and_writes_json(tmp_path):
+    folder = write_ade_corpus(tmp_path / "ade")
+    result = _run("corpus", "stats", str(folder), "--json", str(tmp_path / "stats.json"))
+    assert result.returncode == 0, result.stderr
+    assert "positive records   3" in result.stdout and "relations          6" in result.stdout
+    counts = json.loads((tmp_path / "stats.json").read_text())
+    assert counts == {
+        "source": str(folder),
+        "kind": "ade_corpus",
+        "records": 7,
+        "positive_records": 3,
+        "negative_records": 4,
+        "drug_mentions": 5,
+        "ade_mentions": 6,
+        "relations": 6,
+        "documents": 3,
+    }
+
+
+def test_errors_are_one_line_with_exit_2(tmp_path):
+    result = _run("corpus", "stats", str(tmp_path / "missing"))
+    assert result.returncode == 2
+    message = "no such file or folder (and not a Hub dataset id of the form owner/name)"
+    assert result.stderr.strip().splitlines() == [f"adekd corpus: error: {tmp_path / 'missing'}: {message}"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    result = _run("corpus", "stats", "ade-benchmark-corpus/ade_corpus_v2", env=env)
+    assert result.returncode == 2
+    assert "could not load 'ade-benchmark-corpus/ade_corpus_v2' from the Hugging Face Hub" in result.stderr
+    assert "pass a local path instead" in result.stderr
+
+
+@pytest.mark.slow
+def test_stats_on_the_real_ade_corpus(shared_data, tmp_path):
+    result = _run("corpus", "stats", str(shared_data / "ade_corpus"), "--json", str(tmp_path / "s.json"))
+    assert result.returncode == 0, result.stderr
+    counts = json.loads((tmp_path / "s.json").read_text())
+    assert (counts["positive_records"], counts["relations"], counts["negative_records"]) == (
+        4272,
+        6821,
+        16695,
+    )
+    assert "relations          6,821" in result.stdout
