@@ -17,3 +17,16 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real corpora not found at {SHARED_DATA} (set ADEKD_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real vLLM server (CPU) serving SmolLM2-135M-Instruct on 127.0.0.1 for the whole session.
+
+    First use creates .venv-vllm (about 1.5 min) and exports the packaged GGUF; the server then takes
+    about 30-60 s to answer. Yields a ``RunningServer`` (``base_url``, ``model``, ``log_path``).
+    """
+    from vllm_server import ServerConfig, serve
+
+    with serve(ServerConfig(log_path=tmp_path_factory.mktemp("vllm") / "server.log")) as server:
+        yield server
