@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import datasets
 import pytest
 
 from adekd.records import records_to_dataset, write_jsonl
@@ -86,13 +87,13 @@ def test_evaluate_prints_table_and_writes_json(files, tmp_path):
     assert metrics["predictions"] == str(pred) and "per_record" not in metrics
 
 
-def test_evaluate_per_record_and_dataset_folders(files, tmp_path):
+def test_evaluate_per_record_and_silver_dataset_folder(files, tmp_path):
     gold, _ = files
-    folder = tmp_path / "pred_dataset"
-    prediction_rows = [
-        {k: v for k, v in r.items() if k not in ("teacher_model", "prompt_hash")} for r in PREDICTIONS
-    ]
-    records_to_dataset(prediction_rows).save_to_disk(str(folder))
+    folder = tmp_path / "silver_dataset"
+    provenance = datasets.Features(
+        {"teacher_model": datasets.Value("string"), "prompt_hash": datasets.Value("string")}
+    )
+    records_to_dataset(PREDICTIONS, features=provenance).save_to_disk(str(folder))
     output = tmp_path / "metrics.json"
     result = run_cli(
         "evaluate",
