@@ -61,3 +61,15 @@ def test_annotation_outside_its_document(tmp_path):
     path.write_text("5\t0\t3\tfoo\tChemical\tD1\n")
     with pytest.raises(CorpusError, match="line 1: annotation for '5' outside its document"):
         read_pubtator(path)
+
+
+@pytest.mark.slow
+def test_real_bc5cdr_training_set(shared_data):
+    docs = read_pubtator(shared_data / "bc5cdr" / "CDR_TrainingSet.PubTator.txt")
+    assert len(docs) == 500
+    assert sum(m.type == "Chemical" for d in docs for m in d.mentions) == 5203
+    assert sum(m.type == "Disease" for d in docs for m in d.mentions) == 4182
+    assert sum(len(d.relations) for d in docs) == 1038
+    for doc in docs:  # the splitter never cuts through an annotated mention
+        spans = doc.sentence_spans()
+        assert all(any(s <= m.start and m.end <= e for s, e in spans) for m in doc.mentions), doc.pmid

@@ -149,6 +149,8 @@ def load_records(
         raise CorpusError(f"{os.fspath(source)}: split={split!r} only applies to dataset folders and Hub ids")
     report = report if report is not None else ValidationReport()
     if kind == "records_jsonl":
+        if path.name.endswith(".gz"):
+            raise CorpusError(f"{path}: labeled records must be plain JSONL; decompress it (gunzip) first")
         return read_jsonl(path, on_error=on_error, report=report)
     if kind == "ade_corpus":
         records = read_ade_corpus(path)

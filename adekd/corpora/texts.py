@@ -38,7 +38,9 @@ def _jsonl_texts(path: Path, text_field: str, id_field: str) -> Iterator[tuple[s
             row = json.loads(line)
         except json.JSONDecodeError as err:
             raise CorpusError(f"{path} line {line_no}: not valid JSON ({err.msg})") from None
-        text = row.get(text_field) if isinstance(row, dict) else None
+        if not isinstance(row, dict):
+            raise CorpusError(f"{path} line {line_no}: expected a JSON object, got {type(row).__name__}")
+        text = row.get(text_field)
         if not isinstance(text, str):
             raise CorpusError(
                 f"{path} line {line_no}: no string field {text_field!r} (fields: {list(row)[:8]})"
