@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,9 @@ REPO = Path(__file__).resolve().parents[1]
 VLLM_ENV_SCRIPT = REPO / "scripts" / "vllm_env.sh"
 VLLM_PYTHON = REPO / ".venv-vllm" / "bin" / "python"
 MODEL_DIR = REPO / ".cache" / "smollm2-135m-instruct"
+
+
+_RECEIVED_REQUEST = re.compile(r"Received request \S+: params: (.*), lora_request: ")
 
 
 class ServerError(RuntimeError):
@@ -51,6 +55,7 @@ class ServerConfig:
     max_model_len: int = 2048
     kv_cache_gib: int = 2  # VLLM_CPU_KVCACHE_SPACE: the KV cache vLLM's CPU backend reserves
     startup_timeout_s: float = 300.0
+    log_requests: bool = True  # each request's sampling parameters in the log (see RunningServer)
     log_path: Path = REPO / ".cache" / "vllm-server.log"
     extra_args: list[str] = field(default_factory=list)
 
@@ -64,6 +69,15 @@ class RunningServer:
     log_path: Path
     startup_s: float
     process: subprocess.Popen
+
+    def received_requests(self) -> list[str]:
+        """The sampling parameters of every request the server has accepted, oldest first.
+
+        Read from the server log (``ServerConfig.log_requests``); a request sent with a JSON schema
+        shows ``structured_outputs=StructuredOutputsParams(json=...)``. Counting them tells how many
+        requests a client really sent.
+        """
+        return _RECEIVED_REQUEST.findall(self.log_path.read_text(errors="replace"))
 
 
 def ensure_environment() -> Path:
@@ -124,6 +138,7 @@ def serve(config: ServerConfig | None = None) -> Iterator[RunningServer]:
         "--dtype", "bfloat16",
         "--max-model-len", str(config.max_model_len),
         "--enforce-eager",
+        *(["--enable-log-requests"] if config.log_requests else []),
         *config.extra_args,
     ]  # fmt: skip
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": str(config.kv_cache_gib), "HF_HUB_OFFLINE": "1"}
@@ -156,6 +171,10 @@ def serve(config: ServerConfig | None = None) -> Iterator[RunningServer]:
         _stop(process)
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the embedded SmolLM2 teacher with vLLM (CPU).")
     parser.add_argument("--port", type=int, default=8000)
@@ -164,10 +183,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ServerConfig(port=args.port, max_model_len=args.max_model_len, log_path=args.log)
+    # SIGTERM (and SIGINT, which a background job ignores) must unwind serve() so the server stops too.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_on_signal)
     with serve(config) as server:
         print(f"serving {server.model} at {server.base_url} (log: {server.log_path}); Ctrl-C stops it")
-        with suppress(KeyboardInterrupt):
-            server.process.wait()
+        server.process.wait()
 
 
 if __name__ == "__main__":

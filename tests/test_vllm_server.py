@@ -75,6 +75,7 @@ def assert_matches_schema(answer: dict) -> None:
     ],
 )
 def test_answer_follows_the_requested_schema(client, vllm_server, request_options):
+    already_received = len(vllm_server.received_requests())
     response = client.chat.completions.create(
         model=vllm_server.model, messages=MESSAGES, temperature=0, max_tokens=200, **request_options
     )
@@ -82,6 +83,8 @@ def test_answer_follows_the_requested_schema(client, vllm_server, request_option
     assert choice.finish_reason == "stop", choice.message.content
     assert_matches_schema(json.loads(choice.message.content))
     assert response.usage.completion_tokens < 200
+    (params,) = vllm_server.received_requests()[already_received:]
+    assert "structured_outputs=StructuredOutputsParams(json={'type': 'object'" in params
 
 
 def test_answer_cut_at_max_tokens_reports_length_and_does_not_parse(client, vllm_server):
@@ -97,6 +100,13 @@ def test_answer_cut_at_max_tokens_reports_length_and_does_not_parse(client, vllm
     assert response.usage.completion_tokens == 5
     with pytest.raises(json.JSONDecodeError):
         json.loads(choice.message.content)
+
+
+def test_request_without_schema_is_unconstrained(client, vllm_server):
+    already_received = len(vllm_server.received_requests())
+    client.chat.completions.create(model=vllm_server.model, messages=MESSAGES, max_tokens=5)
+    (params,) = vllm_server.received_requests()[already_received:]
+    assert "structured_outputs=None" in params
 
 
 def test_unknown_model_is_a_404_naming_it(client):
