@@ -1,0 +1,314 @@
+"""The ``ade-extraction`` pipeline and ``extract``: texts or records in, records out.
+
+Imports only torch, transformers, tqdm and its sibling files, so ``pipe.save_pretrained(DIR)``
+writes a folder whose pipeline also runs through ``trust_remote_code`` without adekd installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+from transformers import Pipeline, PreTrainedModel, pipeline
+from transformers.pipelines.base import ChunkPipeline
+
+from .processing_adekd import AdeStudentProcessor
+
+logger = logging.getLogger(__name__)
+
+TASK = "ade-extraction"
+_PREDICTION_KEYS = ("drug_spans", "drug_scores", "ade_spans", "ade_scores")
+
+
+@dataclass
+class ExtractionInput:
+    """One validated input: its text, its id, the drugs given for it (None: the student finds them)."""
+
+    id: str
+    text: str
+    drugs: list[dict] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Other keys of an input record, copied to the output record."""
+
+
+def _check_drug(where: str, text: str, index: int, drug: Any) -> None:
+    if not isinstance(drug, Mapping):
+        raise TypeError(f"{where}: drug {index} must be a dict with start and end, got {type(drug).__name__}")
+    start, end = drug.get("start"), drug.get("end")
+    if (
+        not isinstance(start, int)
+        or not isinstance(end, int)
+        or isinstance(start, bool)
+        or isinstance(end, bool)
+    ):
+        raise TypeError(f"{where}: drug {index} needs integer 'start' and 'end', got {start!r}:{end!r}")
+    if not 0 <= start < end <= len(text):
+        raise ValueError(f"{where}: drug {index} span {start}:{end} outside text of length {len(text)}")
+    if "text" in drug and text[start:end] != drug["text"]:
+        raise ValueError(
+            f"{where}: drug {index} span {start}:{end} is {text[start:end]!r}, not {drug['text']!r}"
+        )
+
+
+def to_extraction_input(
+    item: Any, position: int | None = None, drugs: Sequence[Mapping] | None = None, drug_lexicon: Any = None
+) -> ExtractionInput:
+    """Validate one input (a text or a record dict) with the drugs to condition on, if any.
+
+    A record's non-empty ``drugs`` are used as given; an empty or missing list means the student
+    (or ``drug_lexicon``, an object with ``find(text) -> spans``) finds them. Raises ``TypeError`` or
+    ``ValueError`` naming the input's position.
+    """
+    where = "input" if position is None else f"input {position}"
+    extra: dict[str, Any] = {}
+    record_id = None
+    if isinstance(item, ExtractionInput):
+        text, record_id, drugs, extra = item.text, item.id, drugs or item.drugs, item.extra
+    elif isinstance(item, str):
+        text = item
+    elif isinstance(item, Mapping):
+        text, record_id = item.get("text"), item.get("id")
+        if not isinstance(text, str):
+            raise TypeError(f"{where}: a record needs a string 'text', got {type(text).__name__}")
+        drugs = drugs or item.get("drugs") or None
+        extra = {key: value for key, value in item.items() if key not in ("id", "text", "drugs", "ades")}
+    else:
+        raise TypeError(
+            f"{where} must be a text (str) or a record dict with 'text', got {type(item).__name__}"
+        )
+    if record_id is not None:
+        where = f"{where} (record {record_id!r})"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(
+            f"{where}: text is not valid Unicode ({err.reason} at character {err.start})"
+        ) from None
+    if not drugs and drug_lexicon is not None:
+        drugs = drug_lexicon.find(text) or None
+    if drugs is not None:
+        if not isinstance(drugs, Sequence) or isinstance(drugs, (str, bytes)):
+            raise TypeError(f"{where}: drugs must be a list of spans, got {type(drugs).__name__}")
+        for index, drug in enumerate(drugs):
+            _check_drug(where, text, index, drug)
+        drugs = [dict(drug) for drug in drugs]
+    if record_id is None:
+        record_id = (
+            str(position) if position is not None else "sha1-" + hashlib.sha1(text.encode()).hexdigest()[:16]
+        )
+    return ExtractionInput(id=str(record_id), text=text, drugs=drugs, extra=extra)
+
+
+class AdeExtractionPipeline(ChunkPipeline):
+    """Extract drugs and the ADEs each drug causes: ``pipeline("ade-extraction", model=DIR)``.
+
+    Inputs: a text, a record dict (``text``, optional ``id`` and ``drugs``), or a list, dataset or
+    generator of them. Each output is a record ``{"id", "text", "drugs", "ades"}`` with character
+    offsets and a ``score`` on every predicted span (mean tag probability; threshold it with
+    ``drug_threshold`` / ``ade_threshold``). Texts longer than the encoder window are split into
+    overlapping windows and merged.
+
+    Call parameters: ``batch_size``, ``drug_lexicon`` (object with ``find(text)``, used where no
+    drugs are given), ``drug_threshold``, ``ade_threshold``, ``max_length`` and ``stride`` (window
+    size and overlap in tokens).
+    """
+
+    _load_tokenizer = True
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._processors: dict[tuple[int | None, int | None], AdeStudentProcessor] = {}
+
+    def student_processor(
+        self, max_length: int | None = None, stride: int | None = None
+    ) -> AdeStudentProcessor:
+        """The processor for a window size and overlap (cached)."""
+        key = (max_length, stride)
+        if key not in self._processors:
+            self._processors[key] = AdeStudentProcessor(self.tokenizer, self.model.config, max_length, stride)
+        return self._processors[key]
+
+    def _sanitize_parameters(
+        self,
+        drug_lexicon: Any = None,
+        max_length: int | None = None,
+        stride: int | None = None,
+        drug_threshold: float | None = None,
+        ade_threshold: float | None = None,
+    ):
+        preprocess: dict[str, Any] = {}
+        if drug_lexicon is not None:
+            preprocess["drug_lexicon"] = drug_lexicon
+        if max_length is not None:
+            preprocess["max_length"] = max_length
+        if stride is not None:
+            preprocess["stride"] = stride
+        postprocess: dict[str, Any] = {}
+        if drug_threshold is not None:
+            postprocess["drug_threshold"] = drug_threshold
+        if ade_threshold is not None:
+            postprocess["ade_threshold"] = ade_threshold
+        return preprocess, {}, postprocess
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if inputs is None:
+            raise TypeError(
+                "ade-extraction input must be a text (str) or a record dict with 'text', got None"
+            )
+        if isinstance(inputs, (list, tuple)):
+            if not inputs:
+                return []
+            inputs = [to_extraction_input(item, position) for position, item in enumerate(inputs)]
+        return super().__call__(inputs, *args, **kwargs)
+
+    def get_inference_context(self):
+        return torch.inference_mode
+
+    def preprocess(
+        self, inputs: Any, drug_lexicon: Any = None, max_length: int | None = None, stride: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        source = to_extraction_input(inputs, drug_lexicon=drug_lexicon)
+        windows = self.student_processor(max_length, stride).encode(source.text, source.drugs)
+        for number, window in enumerate(windows):
+            batch = self.student_processor(max_length, stride).collate([window])
+            batch["find_drugs"] = torch.tensor([source.drugs is None])
+            yield {**batch, "window": window, "source": source, "is_last": number == len(windows) - 1}
+
+    def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
+        meta = {key: model_inputs.pop(key) for key in ("window", "source", "is_last")}
+        prediction = self.model.predict_spans(**model_inputs)
+        return {key: prediction[key] for key in _PREDICTION_KEYS} | meta
+
+    def postprocess(
+        self, all_outputs: list[dict[str, Any]], drug_threshold: float = 0.0, ade_threshold: float = 0.0
+    ) -> dict[str, Any]:
+        source: ExtractionInput = all_outputs[0]["source"]
+        predictions = [{key: output[key][0] for key in _PREDICTION_KEYS} for output in all_outputs]
+        drugs, ades = self.student_processor().decode(
+            source.text,
+            [output["window"] for output in all_outputs],
+            predictions,
+            source.drugs,
+            drug_threshold=drug_threshold,
+            ade_threshold=ade_threshold,
+        )
+        return {"id": source.id, "text": source.text, **source.extra, "drugs": drugs, "ades": ades}
+
+
+def load_pipeline(
+    model: str | os.PathLike | PreTrainedModel | Pipeline,
+    tokenizer: Any = None,
+    device: int | str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+) -> AdeExtractionPipeline:
+    """An ``ade-extraction`` pipeline from a model folder or Hub id, a loaded student, or a pipeline."""
+    if isinstance(model, Pipeline):
+        return model  # type: ignore[return-value]
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    if tokenizer is None and not isinstance(model, str):
+        tokenizer = getattr(model, "name_or_path", None) or None
+        if tokenizer is None:
+            raise ValueError("a loaded model needs its tokenizer: pass tokenizer=")
+    extra = {} if dtype is None else {"dtype": dtype}
+    return pipeline(TASK, model=model, tokenizer=tokenizer, device=device, **extra)
+
+
+def iter_extract(
+    inputs: Iterable[Any],
+    model: str | os.PathLike | PreTrainedModel | Pipeline,
+    *,
+    tokenizer: Any = None,
+    batch_size: int = 32,
+    drugs: Iterable[Sequence[Mapping] | None] | None = None,
+    drug_lexicon: Any = None,
+    drug_threshold: float = 0.0,
+    ade_threshold: float = 0.0,
+    max_length: int | None = None,
+    stride: int | None = None,
+    device: int | str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+    chunk_size: int = 4096,
+    progress: bool = False,
+    total: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Stream records out in input order; each chunk of ``chunk_size`` inputs runs in length-sorted batches.
+
+    Sorting by length keeps padding small; reading in chunks keeps memory bounded for inputs of
+    millions of sentences. See :func:`extract` for the arguments.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    pipe = load_pipeline(model, tokenizer=tokenizer, device=device, dtype=dtype)
+    call = {"drug_threshold": drug_threshold, "ade_threshold": ade_threshold}
+    call |= {
+        key: value for key, value in (("max_length", max_length), ("stride", stride)) if value is not None
+    }
+    given = iter(drugs) if drugs is not None else itertools.repeat(None)
+    numbered = enumerate(inputs)
+    with tqdm(total=total, unit="text", disable=not progress, desc="extracting") as bar:
+        while chunk := list(itertools.islice(numbered, chunk_size)):
+            sources = [
+                to_extraction_input(item, position, next(given, None), drug_lexicon)
+                for position, item in chunk
+            ]
+            order = sorted(range(len(sources)), key=lambda i: -len(sources[i].text))
+            outputs = pipe([sources[i] for i in order], batch_size=batch_size, **call)
+            records: list[dict[str, Any]] = [{}] * len(sources)
+            for i, record in zip(order, outputs, strict=True):
+                records[i] = record
+            bar.update(len(records))
+            yield from records
+
+
+def extract(
+    texts: str | Mapping | Iterable[Any],
+    model: str | os.PathLike | PreTrainedModel | Pipeline,
+    **kwargs: Any,
+) -> list[dict[str, Any]] | dict[str, Any]:
+    """Extract drugs and their ADEs from texts or records with a trained student.
+
+    Args:
+        texts: a text, a record dict, or an iterable of them (``None`` or other types raise a
+            ``TypeError`` naming the position). Records' non-empty ``drugs`` are used as given.
+        model: a student folder or Hub id, a loaded ``AdeStudentForExtraction`` (then pass
+            ``tokenizer=``), or an ``ade-extraction`` pipeline.
+        tokenizer: tokenizer or its path, when ``model`` is a loaded model.
+        batch_size: windows per forward pass.
+        drugs: per input, the drug spans to condition on (None entries: find them).
+        drug_lexicon: object with ``find(text) -> spans``, used where no drugs are given.
+        drug_threshold, ade_threshold: drop spans scoring below.
+        max_length, stride: window size and overlap in tokens for long texts.
+        device, dtype: where and in which precision a model loaded here runs.
+        progress: show a progress bar.
+
+    Returns:
+        One record per input, in input order (a single record for a single input). Texts get ids
+        ``"0"``, ``"1"``, ... by position; records keep theirs.
+    """
+    if isinstance(texts, (str, Mapping)):
+        return next(iter_extract([texts], model, **kwargs))
+    if texts is None:
+        raise TypeError("texts must be a text, a record dict or an iterable of them, got None")
+    items = list(texts)
+    return list(iter_extract(items, model, total=len(items), **kwargs))
+
+
+__all__ = [
+    "AdeExtractionPipeline",
+    "ExtractionInput",
+    "extract",
+    "iter_extract",
+    "load_pipeline",
+    "to_extraction_input",
+]
