@@ -1,0 +1,109 @@
+"""The silver dataset a labeling run writes: records plus the recipe that produced each label.
+
+Folder layout (``load_dataset(folder)`` reads it; the card's ``configs`` point it at the data)::
+
+    folder/
+      README.md                  minimal dataset card; its YAML ``configs``/``dataset_info`` declare the data
+      data/train-NNNNN-of-NNNNN.parquet  silver records with provenance columns
+      failures.jsonl                    inputs without a label: {"id", "text", "error", ...}
+      run_summary.json                  counts, tokens, cost, timings and the teacher configuration
+
+``failures.jsonl`` is itself a valid ``--input`` for a retry run (a JSONL of texts with ids).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from adekd.records import Record, records_to_dataset, write_jsonl
+
+FAILURES_FILE = "failures.jsonl"
+SUMMARY_FILE = "run_summary.json"
+CARD_FILE = "README.md"
+
+_MATCH = {"status": datasets.Value("string"), "similarity": datasets.Value("float32")}
+SILVER_FEATURES = datasets.Features(
+    {
+        "teacher": datasets.Value("string"),
+        "teacher_model": datasets.Value("string"),
+        "prompt_id": datasets.Value("string"),
+        "prompt_hash": datasets.Value("string"),
+        "decoding": datasets.Value("string"),
+        "raw_response": datasets.Value("string"),
+        "finish_reason": datasets.Value("string"),
+        "parse_status": datasets.Value("string"),
+        "drug_alignment": datasets.List(_MATCH),
+        "ade_alignment": datasets.List(_MATCH),
+        "rejected_quotes": datasets.List(
+            {
+                "kind": datasets.Value("string"),
+                "quote": datasets.Value("string"),
+                "drug": datasets.Value("string"),
+                "reason": datasets.Value("string"),
+            }
+        ),
+        "prompt_tokens": datasets.Value("int32"),
+        "completion_tokens": datasets.Value("int32"),
+    }
+)
+"""Provenance columns of a silver record, beside the record model's own (and ``doc_id``/``doc_start``).
+
+``decoding`` is the JSON of the decoding parameters (temperature, max_tokens, seed, how the schema
+was enforced); ``drug_alignment[i]`` / ``ade_alignment[i]`` say how ``drugs[i]`` / ``ades[i]`` were
+matched (exact, normalized or fuzzy with its similarity); ``rejected_quotes`` lists quotes found
+nowhere in the text. ``raw_response`` is the teacher's answer exactly as received."""
+
+_CARD_BODY = """
+# Silver ADE labels
+
+Sentences labeled by the teacher `{model}` ({teacher}) with the prompt `{prompt_id}`
+(hash `{prompt_hash}`) by `adekd label`: {records} records; {failed} inputs failed (see
+`failures.jsonl`); {rejected} quoted spans were rejected because they were not in the text.
+Machine labels, not reviewed by a person. Run details: `run_summary.json`.
+"""
+
+
+def silver_dataset(records: Iterable[Record]) -> datasets.Dataset:
+    """Silver records as a ``datasets.Dataset`` with every feature declared."""
+    return records_to_dataset(records, features=SILVER_FEATURES)
+
+
+def write_silver(
+    output_dir: str | os.PathLike,
+    records: Iterable[Record],
+    failures: Iterable[Mapping[str, Any]],
+    summary: Mapping[str, Any],
+) -> Path:
+    """Write the silver folder (see the module docstring); replaces the files a previous run wrote."""
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    from adekd.hub import DATA_DIR, write_parquet_shards
+
+    folder = Path(output_dir)
+    if (folder / DATA_DIR).is_dir():
+        for stale in (folder / DATA_DIR).glob("*.parquet"):
+            stale.unlink()
+    card_data = DatasetCardData(tags=["adekd", "silver-labels", "adverse-drug-events"])
+    write_parquet_shards({"train": silver_dataset(records)}, folder, card_data)
+    write_jsonl(failures, folder / FAILURES_FILE)  # type: ignore[arg-type]
+    (folder / SUMMARY_FILE).write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    teacher, prompt, counts = (summary.get(key, {}) for key in ("teacher", "prompt", "counts"))
+    body = _CARD_BODY.format(
+        model=teacher.get("model"),
+        teacher=teacher.get("backend"),
+        prompt_id=prompt.get("id"),
+        prompt_hash=prompt.get("hash"),
+        records=counts.get("records", 0),
+        failed=counts.get("failures", 0),
+        rejected=counts.get("rejected_quotes", 0),
+    )
+    DatasetCard(f"---\n{card_data.to_yaml()}\n---\n{body}").save(folder / CARD_FILE)
+    return folder
