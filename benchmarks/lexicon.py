@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from machine import load_average, machine
 
 from adekd.corpora import DrugLexicon, load_records, read_pubtator
 from adekd.metrics import score
@@ -48,22 +49,6 @@ TABLE_HEADER = (
     "| lenient P | lenient R | lenient F1 |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
 )
-
-
-def machine() -> dict:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-    }
 
 
 def predictions(lexicon: DrugLexicon, records: list[dict]) -> list[dict]:
@@ -160,7 +145,7 @@ def main() -> None:
     args = parser.parse_args()
 
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, whatever the machine has
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    load_before = load_average()
     records = load_records(args.corpus)
     positives = [r for r in records if r["ades"]]
     start = time.perf_counter()
@@ -182,7 +167,7 @@ def main() -> None:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "load_before": load_before,
-        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "load_after": load_average(),
         "lexicon": os.path.relpath(args.lexicon, REPO),
         "lexicon_names": len(lexicon),
         "build_seconds": round(build_seconds, 3),
