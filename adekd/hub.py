@@ -379,6 +379,8 @@ def _feature_type(feature: Any) -> str:
 
 def _corpus_description(corpus: Mapping[str, Any], counts: Mapping[str, Any]) -> dict[str, Any]:
     """The card's input-corpus paragraph, from the summary's ``corpus`` and input counts."""
+    if not corpus:
+        return {"description": "The input corpus was not recorded."}
     source = corpus.get("source")
     name = Path(source).name if source else None
     parts = [f"Sentences read from `{name}`" if name else "Sentences given directly to the labeling run"]
@@ -465,7 +467,12 @@ def dataset_card(
             key: counts.get(key) for key in ("sentences", "drugs", "ades", "rejected_quotes", "failures")
         },
         usage={
-            key: usage.get(key) for key in ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd")
+            **{
+                key: usage.get(key)
+                for key in ("requests", "prompt_tokens", "completion_tokens", "total_tokens")
+            },
+            "cost_usd": usage.get("cost_usd"),
+            "price": usage.get("price_per_million"),
         },
         teacher_eval=teacher_eval,
         adekd_version=summary.get("adekd_version"),

@@ -2,124 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import httpx2
 import pytest
+from hub_support import FAKE_HF_TOKEN, install_fake_hub
 from huggingface_hub.utils import _http
 
 from adekd.hub import PublishError, push_folder
 
-FAKE_HF_TOKEN = "hf_FAKEtokenFORtests0123456789abcdef"
-
-
-class FakeHub:
-    """Answers the Hub endpoints ``create_repo`` and ``upload_folder`` use, and records every request.
-
-    Files are declared ``regular`` at preupload, so their bytes travel inside the commit payload
-    (as the Hub does for small files) and the test can check exactly what was committed.
-    """
-
-    def __init__(self, existing: dict[str, list[str]] | None = None) -> None:
-        self.repos: dict[str, list[str]] = dict(existing or {})
-        self.requests: list[httpx2.Request] = []
-        self.commits: list[dict] = []
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        self.requests.append(request)
-        path = request.url.path
-        if path == "/api/agent-harnesses":  # huggingface_hub's own telemetry, not ours
-            return httpx2.Response(404, json={})
-        if path == "/api/repos/create":
-            body = json.loads(request.content)
-            repo_id = (
-                f"{body['organization']}/{body['name']}" if body.get("organization") else f"me/{body['name']}"
-            )
-            prefix = "" if body.get("type") in (None, "model") else f"{body['type']}s/"
-            url = f"https://huggingface.co/{prefix}{repo_id}"
-            if repo_id in self.repos:
-                return httpx2.Response(409, json={"error": "You already created this repo", "url": url})
-            self.repos[repo_id] = []
-            return httpx2.Response(200, json={"url": url})
-        if path == "/api/validate-yaml":
-            return httpx2.Response(200, json={"errors": [], "warnings": []})
-        parts = path.split("/")  # /api/{type}s/{ns}/{name}/{action}/{revision}
-        repo_id, action = "/".join(parts[3:5]), parts[5]
-        if action == "tree":
-            return httpx2.Response(
-                200,
-                json=[
-                    {"type": "file", "path": p, "oid": "0" * 40, "size": 1}
-                    for p in self.repos.get(repo_id, [])
-                ],
-            )
-        if action == "preupload":
-            files = json.loads(request.content)["files"]
-            return httpx2.Response(
-                200,
-                json={
-                    "files": [
-                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files
-                    ]
-                },
-            )
-        if action == "branch":
-            return httpx2.Response(200, json={})
-        if action == "discussions" and request.method == "POST":
-            return httpx2.Response(200, json={"num": 1})
-        if action == "discussions":  # the details of pull request 1, as create_pull_request reads them back
-            return httpx2.Response(
-                200,
-                json={
-                    "num": 1,
-                    "title": "Publish with adekd",
-                    "status": "draft",
-                    "isPullRequest": True,
-                    "createdAt": "2026-01-01T00:00:00.000Z",
-                    "repo": {"name": repo_id, "type": parts[2][:-1]},
-                    "events": [],
-                    "changes": {"base": "refs/heads/main"},
-                    "filesWithConflicts": [],
-                },
-            )
-        if action == "commit":
-            lines = [json.loads(line) for line in request.content.decode().splitlines()]
-            self.commits.append({"repo_id": repo_id, "revision": "/".join(parts[6:]), "lines": lines})
-            oid = f"{len(self.commits):040x}"
-            return httpx2.Response(
-                200, json={"commitUrl": f"https://huggingface.co/{repo_id}/commit/{oid}", "commitOid": oid}
-            )
-        return httpx2.Response(404, json={"error": f"unexpected {request.method} {path}"})
-
-    def calls(self) -> list[str]:
-        return [f"{r.method} {r.url.path}" for r in self.requests if r.url.path != "/api/agent-harnesses"]
-
-    def committed_files(self, commit: int = 0) -> dict[str, bytes]:
-        return {
-            line["value"]["path"]: base64.b64decode(line["value"]["content"])
-            for line in self.commits[commit]["lines"]
-            if line["key"] == "file"
-        }
-
-    def deleted_files(self, commit: int = 0) -> list[str]:
-        return [
-            line["value"]["path"] for line in self.commits[commit]["lines"] if line["key"] == "deletedFile"
-        ]
-
 
 @pytest.fixture
 def fake_hub(monkeypatch, tmp_path):
-    """Route every huggingface_hub request to a :class:`FakeHub`; a fresh HF_HOME holds no cached login."""
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
-    monkeypatch.setenv("HF_TOKEN", FAKE_HF_TOKEN)
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
-    hub = FakeHub()
-    _http.set_client_factory(
-        lambda: httpx2.Client(transport=httpx2.MockTransport(hub), follow_redirects=True)
-    )
-    yield hub
-    _http.set_client_factory(_http.default_client_factory)
+    yield from install_fake_hub(monkeypatch, tmp_path)
 
 
 @pytest.fixture

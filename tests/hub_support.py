@@ -1,0 +1,259 @@
+"""Real inputs for the publishing tests: a fake Hub at the HTTP transport, a local OpenAI-compatible
+teacher server, and builders of real silver datasets (``adekd.teacher.label``) and trained students
+(``adekd.training.train``) in miniature."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx2
+from huggingface_hub.utils import _http
+
+FAKE_HF_TOKEN = "hf_FAKEtokenFORadekdTESTS0123456789abcdef"
+FAKE_OPENAI_KEY = "sk-FAKEopenaiKEYforADEKDtests0123456789"
+TEACHER_MODEL = "gpt-4o-mini"
+
+
+class FakeHub:
+    """Answers the Hub endpoints ``create_repo`` and ``upload_folder`` use, and records every request.
+
+    Files are declared ``regular`` at preupload, so their bytes travel inside the commit payload
+    (as the Hub does for small files) and the test can check exactly what was committed.
+    """
+
+    def __init__(self, existing: dict[str, list[str]] | None = None) -> None:
+        self.repos: dict[str, list[str]] = dict(existing or {})
+        self.requests: list[httpx2.Request] = []
+        self.commits: list[dict] = []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        self.requests.append(request)
+        path = request.url.path
+        if path == "/api/agent-harnesses":  # huggingface_hub's own telemetry, not ours
+            return httpx2.Response(404, json={})
+        if path == "/api/repos/create":
+            body = json.loads(request.content)
+            repo_id = (
+                f"{body['organization']}/{body['name']}" if body.get("organization") else f"me/{body['name']}"
+            )
+            prefix = "" if body.get("type") in (None, "model") else f"{body['type']}s/"
+            url = f"https://huggingface.co/{prefix}{repo_id}"
+            if repo_id in self.repos:
+                return httpx2.Response(409, json={"error": "You already created this repo", "url": url})
+            self.repos[repo_id] = []
+            return httpx2.Response(200, json={"url": url})
+        if path == "/api/validate-yaml":
+            return httpx2.Response(200, json={"errors": [], "warnings": []})
+        parts = path.split("/")  # /api/{type}s/{ns}/{name}/{action}/{revision}
+        repo_id, action = "/".join(parts[3:5]), parts[5]
+        if action == "tree":
+            return httpx2.Response(
+                200,
+                json=[
+                    {"type": "file", "path": p, "oid": "0" * 40, "size": 1}
+                    for p in self.repos.get(repo_id, [])
+                ],
+            )
+        if action == "preupload":
+            files = json.loads(request.content)["files"]
+            return httpx2.Response(
+                200,
+                json={
+                    "files": [
+                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files
+                    ]
+                },
+            )
+        if action == "branch":
+            return httpx2.Response(200, json={})
+        if action == "discussions" and request.method == "POST":
+            return httpx2.Response(200, json={"num": 1})
+        if action == "discussions":  # the details of pull request 1, as create_pull_request reads them back
+            return httpx2.Response(
+                200,
+                json={
+                    "num": 1,
+                    "title": "Publish with adekd",
+                    "status": "draft",
+                    "isPullRequest": True,
+                    "createdAt": "2026-01-01T00:00:00.000Z",
+                    "repo": {"name": repo_id, "type": parts[2][:-1]},
+                    "events": [],
+                    "changes": {"base": "refs/heads/main"},
+                    "filesWithConflicts": [],
+                },
+            )
+        if action == "commit":
+            lines = [json.loads(line) for line in request.content.decode().splitlines()]
+            self.commits.append({"repo_id": repo_id, "revision": "/".join(parts[6:]), "lines": lines})
+            oid = f"{len(self.commits):040x}"
+            return httpx2.Response(
+                200, json={"commitUrl": f"https://huggingface.co/{repo_id}/commit/{oid}", "commitOid": oid}
+            )
+        return httpx2.Response(404, json={"error": f"unexpected {request.method} {path}"})
+
+    def calls(self) -> list[str]:
+        return [f"{r.method} {r.url.path}" for r in self.requests if r.url.path != "/api/agent-harnesses"]
+
+    def committed_files(self, commit: int = 0) -> dict[str, bytes]:
+        return {
+            line["value"]["path"]: base64.b64decode(line["value"]["content"])
+            for line in self.commits[commit]["lines"]
+            if line["key"] == "file"
+        }
+
+    def deleted_files(self, commit: int = 0) -> list[str]:
+        return [
+            line["value"]["path"] for line in self.commits[commit]["lines"] if line["key"] == "deletedFile"
+        ]
+
+
+def install_fake_hub(monkeypatch, tmp_path: Path) -> Iterator[FakeHub]:
+    """Route every huggingface_hub request to a new :class:`FakeHub` (body of the ``fake_hub`` fixtures).
+
+    A fresh ``HF_HOME`` holds no cached login, and ``HF_TOKEN`` is a recognisable fake.
+    """
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setenv("HF_TOKEN", FAKE_HF_TOKEN)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    hub = FakeHub()
+    _http.set_client_factory(
+        lambda: httpx2.Client(transport=httpx2.MockTransport(hub), follow_redirects=True)
+    )
+    try:
+        yield hub
+    finally:
+        _http.set_client_factory(_http.default_client_factory)
+
+
+# --- a teacher server ---------------------------------------------------------------------------
+
+
+def gold_answer(record: dict) -> dict:
+    """The answer a perfect teacher gives for ``record``, in the teacher's answer schema."""
+    return {
+        "drugs": [
+            {"drug": drug["text"], "adverse_events": [a["text"] for a in record["ades"] if a["drug"] == i]}
+            for i, drug in enumerate(record["drugs"])
+        ]
+    }
+
+
+@contextmanager
+def teacher_server(answers: dict[str, dict]) -> Iterator[str]:
+    """A local OpenAI-compatible chat server answering ``answers[text]`` for the sentence in the prompt.
+
+    A sentence it has no answer for gets a reply that is not JSON (a teacher failure). Yields the
+    base URL (``http://127.0.0.1:PORT/v1``).
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def _send(self, payload: dict) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._send({"object": "list", "data": [{"id": TEACHER_MODEL, "object": "model"}]})
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            prompt = body["messages"][-1]["content"]
+            text = next((t for t in answers if t in prompt), None)
+            content = json.dumps(answers[text]) if text else "I cannot answer that."
+            self._send(
+                {
+                    "id": "chatcmpl-test",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": content},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150},
+                }
+            )
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --- artifacts ------------------------------------------------------------------------------------
+
+
+def build_silver(folder: Path, gold: list[dict], unanswered: int = 1) -> Path:
+    """Label ``gold``'s sentences (plus ``unanswered`` the teacher fails on) with the real labeling run.
+
+    The teacher answers each gold sentence perfectly, so its F1 against ``gold`` is 1.0 on the
+    sentences it answered. Needs ``OPENAI_API_KEY`` set (the tests set a fake).
+    """
+    from adekd.teacher.run import LabelConfig, label
+
+    inputs = [{"id": r["id"], "text": r["text"]} for r in gold]
+    inputs += [{"id": f"odd{i}", "text": f"Nothing happened on day {i}."} for i in range(unanswered)]
+    with teacher_server({r["text"]: gold_answer(r) for r in gold}) as base_url:
+        config = LabelConfig(
+            teacher="openai",
+            model=TEACHER_MODEL,
+            base_url=base_url,
+            cache=str(folder.parent / f"{folder.name}-cache.sqlite"),
+            progress=False,
+        )
+        result = label(inputs, config)
+    result.save(folder)
+    return folder
+
+
+def build_student(folder: Path, work: Path, test: bool = True, lora: bool = False) -> Path:
+    """Train a tiny student for two steps with the real training loop (``test``: also score a test set)."""
+    from training_support import tiny_encoder, write_records
+
+    from adekd.training.config import TrainingConfig
+    from adekd.training.loop import train
+
+    work.mkdir(parents=True, exist_ok=True)
+    encoder = tiny_encoder(work / "encoder")
+    write_records(work / "train.jsonl", 24)
+    if test:
+        write_records(work / "test.jsonl", 6, seed=1, prefix="t")
+    config = TrainingConfig(
+        train=str(work / "train.jsonl"),
+        test=str(work / "test.jsonl") if test else None,
+        output_dir=str(folder),
+        encoder=str(encoder),
+        max_steps=2,
+        batch_size=8,
+        max_length=64,
+        lora=lora,
+        lora_target_modules=["query", "value"],
+    )
+    train(config)
+    return folder
+
+
+def published_files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }

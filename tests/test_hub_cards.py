@@ -1,0 +1,80 @@
+"""Card templates: they render from sparse inputs without inventing numbers, and bad metadata is refused."""
+
+from __future__ import annotations
+
+import pytest
+from huggingface_hub import DatasetCard, ModelCard
+
+from adekd.hub import PublishError, check_card, dataset_card, model_card, size_category
+from adekd.modeling import AdeStudentConfig
+from adekd.records import new_record, records_to_dataset
+
+
+def test_dataset_card_from_an_empty_summary_says_what_is_unknown():
+    text = "Hepatitis after amoxicillin."
+    drugs = [{"text": "amoxicillin", "start": 16, "end": 27}]
+    ades = [{"drug": 0, "text": "Hepatitis", "start": 0, "end": 9}]
+    records = [new_record(f"s{i}", text, drugs, ades) for i in range(3)]
+
+    card = dataset_card({"train": records_to_dataset(records)}, {}, load_id="my-org/ade-silver")
+
+    data = card.data.to_dict()
+    assert data["annotations_creators"] == ["machine-generated"]
+    assert data["size_categories"] == ["n<1K"]
+    assert data["license"] == "unknown" and data["language"] == ["en"]
+    assert data["task_categories"] == ["token-classification"]
+    assert "Not measured" in card.text
+    assert "The input corpus was not recorded." in card.text
+    assert "| drug mentions | not recorded |" in card.text
+    assert "| cost (USD) | not recorded |" in card.text
+    assert 'load_dataset("my-org/ade-silver")' in card.text
+    assert "arXiv:2307.06439" in card.text
+    assert "| `drugs` | `list of {text, start, end, score}` |" in card.text
+
+
+def test_model_card_without_metrics_or_training_config_says_not_evaluated(tmp_path):
+    AdeStudentConfig().save_pretrained(tmp_path)
+
+    card = model_card(tmp_path, load_id="my-org/ade-student")
+
+    data = card.data.to_dict()
+    assert "model-index" not in data and "metrics" not in data
+    assert data["library_name"] == "transformers" and data["pipeline_tag"] == "token-classification"
+    assert "Not evaluated" in card.text
+    assert "| (drug, ADE) pairs |" not in card.text
+    assert "| training time | not recorded |" in card.text
+    assert 'pipeline("ade-extraction", model="my-org/ade-student", trust_remote_code=True)' in card.text
+    assert "Not a clinical decision tool" in card.text
+
+
+@pytest.mark.parametrize(
+    ("rows", "category"),
+    [(0, "n<1K"), (999, "n<1K"), (1_000, "1K<n<10K"), (99_999, "10K<n<100K"), (2_500_000, "1M<n<10M")],
+)
+def test_size_category(rows, category):
+    assert size_category(rows) == category
+
+
+@pytest.mark.parametrize(
+    ("card", "problem"),
+    [
+        (
+            DatasetCard("---\nlicense: mit\nannotations_creators: [robots]\n---\n"),
+            "annotations_creators 'robots'",
+        ),
+        (DatasetCard("---\nlicense: mit\nsize_categories: [tiny]\n---\n"), "size_categories 'tiny'"),
+        (DatasetCard("---\nlicense: mit\ntask_categories: [ade-extraction]\n---\n"), "not a Hub task"),
+        (DatasetCard("---\nlicense: mit\nconfigs: [{data_files: x}]\n---\n"), "configs"),
+        (
+            ModelCard("---\nlicense: mit\npipeline_tag: ade-extraction\n---\n"),
+            "pipeline_tag 'ade-extraction'",
+        ),
+        (ModelCard("---\nlicense: mit\nbase_model: /tmp/encoder\n---\n"), "base_model '/tmp/encoder'"),
+        (ModelCard("---\nlicense: mit\nlanguage: [english]\n---\n"), "language 'english'"),
+        (ModelCard("---\nlanguage: [en]\n---\n"), "no license"),
+    ],
+)
+def test_check_card_refuses_metadata_the_hub_would_refuse(card, problem):
+    with pytest.raises(PublishError, match="not valid for the Hub") as err:
+        check_card(card)
+    assert problem in str(err.value)
