@@ -13,7 +13,9 @@ The Jinja templates live in ``adekd/hub_cards/`` (package data, so a plain ``pip
 
 from __future__ import annotations
 
+import json
 import logging
+import mmap
 import os
 import re
 import shutil
@@ -56,8 +58,6 @@ def render_card(card_class: type[RepoCard], card_data: Any, template: str, **con
 
 
 def _resource_json(name: str) -> Any:
-    import json
-
     return json.loads((resources.files("datasets.utils.resources") / name).read_text(encoding="utf-8"))
 
 
@@ -65,6 +65,11 @@ def _as_list(value: Any) -> list:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _bad_values(data: Mapping[str, Any], field: str, allowed: Iterable[str], why: str) -> list[str]:
+    allowed = set(allowed)
+    return [f"{field} {value!r} {why}" for value in _as_list(data.get(field)) if value not in allowed]
 
 
 def _known_tasks() -> set[str]:
@@ -84,42 +89,26 @@ def check_card(card: RepoCard) -> None:
     except ValueError as err:
         raise PublishError(f"card metadata does not parse: {err}") from err
     data = parsed.data.to_dict()
-    problems = []
+    problems = _bad_values(data, "language", _resource_json("languages.json"), "is not an ISO 639 code")
     if isinstance(card, DatasetCard):
-        creators = _resource_json("creators.json")["annotations"]
-        problems += [
-            f"annotations_creators {v!r} not in {creators}"
-            for v in _as_list(data.get("annotations_creators"))
-            if v not in creators
-        ]
-        sizes = _resource_json("size_categories.json")
-        problems += [
-            f"size_categories {v!r} not in {sizes}"
-            for v in _as_list(data.get("size_categories"))
-            if v not in sizes
-        ]
-        problems += [
-            f"task_categories {v!r} is not a Hub task"
-            for v in _as_list(data.get("task_categories"))
-            if v not in _known_tasks()
-        ]
         from datasets.utils.metadata import MetadataConfigs
 
+        creators = _resource_json("creators.json")["annotations"]
+        problems += _bad_values(data, "annotations_creators", creators, f"is not one of {creators}")
+        sizes = _resource_json("size_categories.json")
+        problems += _bad_values(data, "size_categories", sizes, f"is not one of {sizes}")
+        problems += _bad_values(data, "task_categories", _known_tasks(), "is not a Hub task")
         try:
             MetadataConfigs.from_dataset_card_data(parsed.data)
         except ValueError as err:
             problems.append(f"configs: {err}")
     if isinstance(card, ModelCard):
-        tag = data.get("pipeline_tag")
-        if tag is not None and tag not in _known_tasks():
-            problems.append(f"pipeline_tag {tag!r} is not a Hub task")
-        for base in _as_list(data.get("base_model")):
-            if not is_valid_repo_id(base) or "/" not in base:
-                problems.append(f"base_model {base!r} is not a Hub model id (namespace/name)")
-    languages = _resource_json("languages.json")
-    problems += [
-        f"language {v!r} is not an ISO 639 code" for v in _as_list(data.get("language")) if v not in languages
-    ]
+        problems += _bad_values(data, "pipeline_tag", _known_tasks(), "is not a Hub task")
+        problems += [
+            f"base_model {base!r} is not a Hub model id (namespace/name)"
+            for base in _as_list(data.get("base_model"))
+            if "/" not in base or not is_valid_repo_id(base)
+        ]
     if not data.get("license"):
         problems.append("no license")
     if problems:
@@ -174,9 +163,10 @@ def find_secrets(
     needles = {name: value.encode("utf-8") for name, value in secrets.items()}
     hits = []
     for path in sorted(Path(folder).rglob("*")):
-        if path.is_file():
-            content = path.read_bytes()
-            hits += [(os.fspath(path), name) for name, needle in needles.items() if needle in content]
+        if not path.is_file() or path.stat().st_size == 0:
+            continue
+        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as content:
+            hits += [(os.fspath(path), name) for name, needle in needles.items() if content.find(needle) >= 0]
     return hits
 
 
@@ -229,6 +219,16 @@ def hub_token() -> str:
     return token
 
 
+def check_push(repo_id: str, revision: str | None, create_pr: bool) -> str:
+    """Check an upload's repo id, branch options and token before any work; returns the token."""
+    check_repo_id(repo_id)
+    if create_pr and revision not in (None, "main"):
+        raise PublishError(
+            "--create-pr opens a pull request against main; leave out --revision or --create-pr"
+        )
+    return hub_token()
+
+
 def push_folder(
     folder: str | os.PathLike,
     repo_id: str,
@@ -250,14 +250,10 @@ def push_folder(
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    check_repo_id(repo_id)
-    if create_pr and revision not in (None, "main"):
-        raise PublishError(
-            "--create-pr opens a pull request against main; leave out --revision or --create-pr"
-        )
+    token = check_push(repo_id, revision, create_pr)
     if not Path(folder, "README.md").is_file():
         raise PublishError(f"{folder}: no README.md card; publish it with `adekd publish` first")
-    api = HfApi(token=hub_token())
+    api = HfApi(token=token)
     try:
         repo_url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         repo_id = repo_url.repo_id or repo_id
@@ -493,7 +489,10 @@ def teacher_evaluation(
     from adekd.corpora import load_records
     from adekd.metrics import score
 
-    gold = {record["id"]: record for record in load_records(gold_source)}
+    try:
+        gold = {record["id"]: record for record in load_records(gold_source)}
+    except ValueError as err:  # CorpusError, RecordError: they name the file, line or record
+        raise PublishError(f"--gold {gold_source}: {err}") from None
     covered = [record for record in silver if record["id"] in gold]
     for record in covered:
         if record["text"] != gold[record["id"]]["text"]:
@@ -510,8 +509,6 @@ def teacher_evaluation(
 
 
 def _read_json(path: Path) -> Any:
-    import json
-
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
@@ -565,7 +562,7 @@ def publish_dataset(
             failures_file=FAILURES_FILE if failures_path.is_file() else None,
         )
         write_parquet_shards(data, staging, card.data)
-        check_card(card)
+        check_card(card)  # again, now with the configs and dataset_info the shards added
         card.save(staging / "README.md")
         _copy_files(source, staging, [SUMMARY_FILE, FAILURES_FILE])
 
@@ -912,12 +909,7 @@ def publish(
         flags = ", ".join("--" + name.replace("_", "-") for name in misplaced)
         raise PublishError(f"{flags}: not for a {kind} folder like {source}")
     if push_to_hub is not None:
-        check_repo_id(push_to_hub)
-        if create_pr and revision not in (None, "main"):
-            raise PublishError(
-                "--create-pr opens a pull request against main; leave out --revision or --create-pr"
-            )
-        hub_token()
+        check_push(push_to_hub, revision, create_pr)
     common = {"repo_id": push_to_hub, "overwrite": overwrite, **({"license": license} if license else {})}
     if kind == "dataset":
         folder = publish_dataset(source, output, **common, **dataset_options)

@@ -78,3 +78,17 @@ def test_check_card_refuses_metadata_the_hub_would_refuse(card, problem):
     with pytest.raises(PublishError, match="not valid for the Hub") as err:
         check_card(card)
     assert problem in str(err.value)
+
+
+def test_templates_ship_inside_the_package_and_hub_cards_points_at_them():
+    import tomllib
+
+    from conftest import REPO
+
+    from adekd.hub import DATASET_CARD_TEMPLATE, MODEL_CARD_TEMPLATE, TEMPLATES
+
+    package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "hub_cards/*.md" in package_data["adekd"]
+    for name in (DATASET_CARD_TEMPLATE, MODEL_CARD_TEMPLATE):
+        assert (TEMPLATES / name).is_file()
+        assert (REPO / "hub_cards" / name).resolve() == (REPO / "adekd" / "hub_cards" / name).resolve()
