@@ -8,6 +8,7 @@ from adekd.modeling import (
     AdeStudentForExtraction,
     AdeStudentProcessor,
     extract,
+    extract_file,
     init_student,
     iter_extract,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "AdeStudentForExtraction",
     "AdeStudentProcessor",
     "extract",
+    "extract_file",
     "init_student",
     "iter_extract",
     "load_metric",

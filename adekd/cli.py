@@ -177,8 +177,8 @@ def _add_student(sub: argparse._SubParsersAction) -> None:
     )
     init.add_argument(
         "--encoder",
-        help="BERT-family encoder, path or Hub id (default: "
-        "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext); 'minilm' for the packaged offline MiniLM",
+        help="BERT-family encoder, path or Hub id (default: microsoft/BiomedNLP-BiomedBERT-base-uncased-"
+        "abstract-fulltext); 'minilm' for the MiniLM packaged with adekd (offline)",
     )
     init.add_argument("--output", required=True, help="folder to write")
     init.add_argument(
@@ -192,7 +192,8 @@ def _add_student(sub: argparse._SubParsersAction) -> None:
         "--fusion",
         choices=("mlp", "product", "concat"),
         default="mlp",
-        help="how the drug vector meets each token: mlp over [h; d; h*d], h * P d, or the plain [h; d] (ablation)",
+        help="how the drug vector meets each token: mlp over [h; d; h*d], h * P d, or the plain [h; d] "
+        "(ablation)",
     )
     init.add_argument(
         "--reencode-per-drug",
@@ -231,8 +232,11 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     extract.add_argument("--input", required=True, help="texts: .txt, .jsonl or PubTator (optionally .gz)")
     extract.add_argument("--output", required=True, help="JSONL file of records to write")
     extract.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
-    extract.add_argument("--lexicon", help="drug lexicon file (DrugBank CSV or one name per line): drugs come "
-                         "from it instead of the student's drug tagger where a text has none given")
+    extract.add_argument(
+        "--lexicon",
+        help="drug lexicon file (DrugBank CSV or one name per line): drugs come from it instead of the "
+        "student's drug tagger where a text has none given",
+    )
     extract.add_argument("--drug-threshold", type=float, default=0.0, help="drop drugs scoring below")
     extract.add_argument("--ade-threshold", type=float, default=0.0, help="drop ADEs scoring below")
     extract.add_argument("--max-length", type=int, help="tokens per window (default: the encoder's limit)")
@@ -276,7 +280,13 @@ def _run_extract(args: argparse.Namespace) -> None:
     logging.getLogger("adekd.cli").info("wrote %d records to %s", count, args.output)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_corpus, _add_evaluate, _add_publish]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_corpus,
+    _add_evaluate,
+    _add_publish,
+    _add_student,
+    _add_extract,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,3 +30,11 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory):
 
     with serve(ServerConfig(log_path=tmp_path_factory.mktemp("vllm") / "server.log")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_student(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of a tiny drug-centric student overfit on ``student_support.RECORDS`` (about 10 s once)."""
+    from student_support import trained_student
+
+    return trained_student(tmp_path_factory.mktemp("tiny-trained-student"))

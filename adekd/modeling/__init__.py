@@ -23,7 +23,13 @@ from adekd.modeling.modeling_adekd import (
 )
 from adekd.modeling.pipeline_adekd import AdeExtractionPipeline, extract, iter_extract, load_pipeline
 from adekd.modeling.processing_adekd import AdeDataCollator, AdeStudentProcessor, Window
-from adekd.modeling.student import DEFAULT_ENCODER, init_student, resolve_encoder
+from adekd.modeling.student import (
+    DEFAULT_ENCODER,
+    extract_file,
+    init_student,
+    iter_input_records,
+    resolve_encoder,
+)
 
 AutoConfig.register(AdeStudentConfig.model_type, AdeStudentConfig, exist_ok=True)
 AutoModel.register(AdeStudentConfig, AdeStudentForExtraction, exist_ok=True)
@@ -47,7 +53,9 @@ __all__ = [
     "bio_decode",
     "bio_spans",
     "extract",
+    "extract_file",
     "init_student",
+    "iter_input_records",
     "iter_extract",
     "load_pipeline",
     "resolve_encoder",

@@ -216,6 +216,8 @@ def load_pipeline(
         return model  # type: ignore[return-value]
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
+    if isinstance(model, str) and not os.path.isdir(model) and (os.sep in model[:1] or model.startswith(".")):
+        raise FileNotFoundError(f"{model}: no such model folder")
     if tokenizer is None and not isinstance(model, str):
         tokenizer = getattr(model, "name_or_path", None) or None
         if tokenizer is None:

@@ -121,13 +121,13 @@ class AdeStudentProcessor:
         self.use_token_type_ids = "token_type_ids" in tokenizer.model_input_names
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> AdeStudentProcessor:
-        """The processor of a saved student folder (its tokenizer and config)."""
-        return cls(
-            AutoTokenizer.from_pretrained(name_or_path),
-            AdeStudentConfig.from_pretrained(name_or_path),
-            **kwargs,
-        )
+    def from_pretrained(
+        cls, name_or_path: str | os.PathLike, config: AdeStudentConfig | None = None, **kwargs: Any
+    ) -> AdeStudentProcessor:
+        """The processor of a saved student folder: its tokenizer and config (or the ``config`` given)."""
+        if config is None:
+            config = AdeStudentConfig.from_pretrained(name_or_path)
+        return cls(AutoTokenizer.from_pretrained(name_or_path), config, **kwargs)
 
     # --- tokens and windows -------------------------------------------------------------------
 
