@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -117,6 +118,8 @@ class LabelConfig:
     batch_poll_interval: float = 30.0
     price_per_million: tuple[float, float] | None = None
     """USD per million (input, output) tokens, overriding the built-in OpenAI price table."""
+    limit: int | None = None
+    """Label only the first ``limit`` inputs (a trial run on a large corpus)."""
     progress: bool = True
 
     def resolved_model(self) -> str:
@@ -160,6 +163,8 @@ class LabelConfig:
         for name in ("concurrency", "batch_size", "max_tokens", "max_input_chars"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.limit is not None and self.limit < 0:
+            raise ValueError(f"limit must be >= 0, got {self.limit}")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
         if not 0.0 < self.fuzzy_threshold <= 1.0:
@@ -340,7 +345,7 @@ class _Dispatcher:
         self._lock = asyncio.Lock()
         self._workers: list[asyncio.Task[None]] = []
         self._paused_until = 0.0
-        self._start_error: BackendError | None = None
+        self._fatal: BackendError | None = None
         self.limiter = RateLimiter(config.requests_per_minute, config.tokens_per_minute)
         self.backend: Backend | None = None
         self.load_seconds = 0.0
@@ -357,14 +362,19 @@ class _Dispatcher:
         async with self._lock:
             if self.backend is not None:
                 return
-            if self._start_error is not None:
-                raise self._start_error
+            if self._fatal is not None:
+                raise self._fatal
             started = time.perf_counter()
             try:
                 backend = self._make_backend()
+            except BackendError as err:
+                self._fatal = err
+                raise
+            try:
                 await backend.check()
             except BackendError as err:
-                self._start_error = err
+                self._fatal = err
+                await backend.aclose()
                 raise
             self.load_seconds = time.perf_counter() - started
             self.backend = backend
@@ -382,6 +392,10 @@ class _Dispatcher:
             while len(batch) < backend.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             batch = [(request, future) for request, future in batch if not future.done()]
+            if self._fatal is not None:  # nothing will succeed: do not send what is still queued
+                for _, future in batch:
+                    future.set_exception(self._fatal)
+                continue
             if not batch:
                 continue
             await asyncio.sleep(max(0.0, self._paused_until - time.monotonic()))
@@ -402,6 +416,8 @@ class _Dispatcher:
             for (_, future), result in zip(batch, results, strict=True):
                 if isinstance(result, TransientError) and result.retry_after:
                     self._paused_until = max(self._paused_until, time.monotonic() + result.retry_after)
+                if isinstance(result, BackendError):
+                    self._fatal = self._fatal or result
                 if future.done():
                     continue
                 if isinstance(result, Exception):
@@ -443,7 +459,7 @@ class _LabelRun:
     def _prepare(self, inputs: Iterable[str | Mapping[str, Any]], lexicon: Any) -> list[_Item]:
         items: list[_Item] = []
         by_text: dict[str, _Item] = {}
-        for index, entry in enumerate(inputs):
+        for index, entry in enumerate(itertools.islice(inputs, self.config.limit)):
             if isinstance(entry, str):
                 record_id, text, source = f"input-{index}", entry, {}
             elif isinstance(entry, Mapping) and isinstance(entry.get("text"), str):

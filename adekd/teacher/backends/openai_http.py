@@ -16,6 +16,7 @@ How the answer's JSON schema reaches the server (``structured``):
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import os
 import time
@@ -160,7 +161,7 @@ class OpenAIChatBackend(Backend):
     async def generate(self, requests: Sequence[ChatRequest]) -> list[Generation]:
         import openai
 
-        (request,) = requests
+        (request,) = requests  # batch_size 1: the engine runs many of these at once
         try:
             completion = await self.client.chat.completions.create(**self.request_body(request))
         except openai.RateLimitError as err:
@@ -184,15 +185,15 @@ class OpenAIChatBackend(Backend):
             raise TransientError("request timed out") from None
         except openai.APIConnectionError as err:
             raise TransientError(f"connection error: {err}") from None
-        except openai.APIResponseValidationError as err:
+        except (openai.APIResponseValidationError, json.JSONDecodeError) as err:
             raise TransientError(f"malformed response: {err}") from None
-        return _generation(completion)
+        return [completion_to_generation(completion)]
 
     async def aclose(self) -> None:
         await self.client.close()
 
 
-def _generation(completion: Any) -> Generation:
+def completion_to_generation(completion: Any) -> Generation:
     """A chat completion (the ``openai`` object or its JSON dict) as a :class:`Generation`."""
     if isinstance(completion, dict):
         from openai.types.chat import ChatCompletion
