@@ -280,12 +280,206 @@ def _run_extract(args: argparse.Namespace) -> None:
     logging.getLogger("adekd.cli").info("wrote %d records to %s", count, args.output)
 
 
+def _add_label(sub: argparse._SubParsersAction) -> None:
+    label = sub.add_parser(
+        "label",
+        help="label unlabeled sentences with a teacher LLM (silver ADE records)",
+        description="Label texts with a teacher LLM: for each sentence, the drugs and the adverse events "
+        "they caused, quoted by the teacher and aligned to character spans. Every answer is cached (SQLite) "
+        "as it arrives: rerunning the same command after a crash sends only the requests that never got "
+        "an answer. DIR becomes a dataset folder that load_dataset(DIR) reads, with failures.jsonl (inputs "
+        "without a label, itself a valid --input for a retry) and run_summary.json (counts, tokens, cost).",
+    )
+    add = label.add_argument
+    add("--input", required=True, help="texts (one per line), JSONL, PubTator, records, SpERT JSON, dataset")
+    add("--output", required=True, metavar="DIR", help="silver dataset folder to write")
+    add(
+        "--teacher",
+        choices=["local", "openai", "vllm"],
+        default="local",
+        help="local: SmolLM2 on CPU via transformers (default); openai: any OpenAI-compatible server; "
+        "vllm: a `vllm serve` server with --base-url, else vllm.LLM in this process",
+    )
+    add("--model", help="model name (default: gpt-4o-mini for openai, the packaged SmolLM2 for local)")
+    add("--base-url", help="server URL, e.g. http://127.0.0.1:8000/v1 (default for openai: api.openai.com)")
+    add("--api-key-env", default="OPENAI_API_KEY", metavar="VAR", help="variable holding the API key")
+    add("--prompt", default="few-shot", help="zero-shot, few-shot (default) or a YAML/JSON template file")
+    add("--examples", metavar="FILE", help="labeled records JSONL whose records become the few-shot examples")
+    add("--num-examples", type=int, metavar="N", help="use only the first N few-shot examples")
+    add(
+        "--structured-output",
+        default="auto",
+        choices=["auto", "response_format", "structured_outputs", "none"],
+        help="how the answer schema is enforced (auto: response_format for openai, structured_outputs for "
+        "vllm, none for local)",
+    )
+    add(
+        "--constrain-quotes",
+        action="store_true",
+        help="restrict quotes to 1-8-word pieces of the sentence (servers with guided decoding)",
+    )
+    add("--temperature", type=float, default=0.0)
+    add("--max-tokens", type=int, default=256, help="answer length limit (default 256)")
+    add(
+        "--no-retry-truncated",
+        dest="retry_truncated",
+        action="store_false",
+        help="do not retry an answer cut at --max-tokens with twice the tokens",
+    )
+    add("--seed", type=int)
+    add("--concurrency", type=int, default=8, help="requests in flight at once (default 8)")
+    add("--batch-size", type=int, default=8, help="sentences per generate call of local/in-process teachers")
+    add("--rpm", type=float, dest="requests_per_minute", help="requests-per-minute limit")
+    add("--tpm", type=float, dest="tokens_per_minute", help="tokens-per-minute limit")
+    add("--timeout", type=float, default=120.0, dest="request_timeout", help="seconds per request")
+    add("--max-retries", type=int, default=6, help="retries on 429, 5xx, timeouts and connection errors")
+    add("--cache", metavar="PATH", help="answer cache (default ~/.cache/adekd/teacher.sqlite)")
+    add("--max-input-chars", type=int, default=4000, help="longer texts are reported as failures")
+    add(
+        "--split-sentences",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="split texts into sentences (default: PubTator yes, others no)",
+    )
+    add("--lexicon", metavar="FILE", help="drug lexicon (e.g. DrugBank CSV): skip texts without a drug")
+    add("--keep-duplicates", action="store_true", help="one record per input id even for repeated texts")
+    add("--fuzzy-threshold", type=float, default=0.85, help="minimum similarity of a fuzzy quote match")
+    add("--batch-api", action="store_true", help="OpenAI Batch API (half price, results within 24 h)")
+    add("--batch-poll-interval", type=float, default=30.0, metavar="SECONDS")
+    add("--price", metavar="IN,OUT", help="USD per million input,output tokens for the cost estimate")
+    add("--limit", type=int, metavar="N", help="label only the first N inputs")
+    add("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    label.set_defaults(func=_run_label)
+
+
+def _run_label(args: argparse.Namespace) -> None:
+    from adekd.teacher import LabelConfig, label
+    from adekd.teacher.backends import BackendError
+    from adekd.teacher.cache import CacheError
+
+    price = None
+    if args.price:
+        try:
+            price_in, price_out = (float(value) for value in args.price.split(","))
+        except ValueError:
+            raise CLIError(f"--price {args.price!r}: expected two numbers, e.g. 0.15,0.60") from None
+        price = (price_in, price_out)
+    names = (
+        "teacher",
+        "model",
+        "base_url",
+        "api_key_env",
+        "prompt",
+        "examples",
+        "num_examples",
+        "structured_output",
+        "constrain_quotes",
+        "temperature",
+        "max_tokens",
+        "retry_truncated",
+        "seed",
+        "concurrency",
+        "batch_size",
+        "requests_per_minute",
+        "tokens_per_minute",
+        "request_timeout",
+        "max_retries",
+        "cache",
+        "max_input_chars",
+        "split_sentences",
+        "lexicon",
+        "keep_duplicates",
+        "fuzzy_threshold",
+        "batch_api",
+        "batch_poll_interval",
+        "limit",
+        "progress",
+    )
+    config = LabelConfig(**{name: getattr(args, name) for name in names}, price_per_million=price)
+    try:
+        result = label(args.input, config)
+    except (BackendError, CacheError, ValueError) as err:  # includes CorpusError, RecordError, PromptError
+        raise CLIError(str(err)) from None
+    folder = result.save(args.output)
+    counts, usage = result.summary["counts"], result.summary["usage"]
+    cost = usage["cost_usd"]
+    cost_text = "unknown" if cost is None else f"${cost:.4f}"
+    print(
+        f"labeled {counts['records']} texts ({counts['cached']} from the cache, "
+        f"{counts['requested']} requested), {counts['failures']} failed, "
+        f"{counts['rejected_quotes']} quotes rejected; {usage['total_tokens']} tokens, cost {cost_text}; "
+        f"wrote {folder}"
+    )
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    demo = sub.add_parser(
+        "demo",
+        help="serve the Gradio app of the Space: extract ADEs drug by drug, score a model on a gold file",
+        description="Serve the adekd Space app on this machine (needs the space extra: pip install "
+        "'adekd[space]'). The model loads once; another one can be typed in the page. With --export-space, "
+        "write a folder that can be uploaded to a Hugging Face Space as it is, instead of serving.",
+    )
+    demo.add_argument(
+        "--model",
+        help="student folder or Hub id (default: $ADEKD_MODEL, else the student the distillation published)",
+    )
+    demo.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
+    demo.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)"
+    )
+    demo.add_argument(
+        "--max-chars", type=int, help="longer texts are cut, with a note in the page (default 5000)"
+    )
+    demo.add_argument(
+        "--export-space",
+        metavar="DIR",
+        help="write the Space folder (app, README, requirements, adekd) to DIR",
+    )
+    demo.set_defaults(func=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    try:
+        from adekd.demo import (
+            DemoConfig,
+            DemoInputError,
+            check_model_name,
+            export_space,
+            launch_demo,
+            resolve_model,
+        )
+    except ModuleNotFoundError as err:
+        if err.name != "gradio":
+            raise
+        raise CLIError("the demo needs gradio: pip install 'adekd[space]'") from None
+    if args.export_space:
+        try:
+            print(export_space(args.export_space))
+        except OSError as err:
+            raise CLIError(f"--export-space {args.export_space}: {err}") from None
+        return
+    model = resolve_model(args.model)
+    try:
+        check_model_name(model)
+    except DemoInputError as err:
+        raise CLIError(f"--model {model}: {err}") from None
+    if args.max_chars is not None and args.max_chars < 1:
+        raise CLIError(f"--max-chars must be at least 1, got {args.max_chars}")
+    config = DemoConfig() if args.max_chars is None else DemoConfig(max_chars=args.max_chars)
+    try:
+        launch_demo(model, host=args.host, port=args.port, config=config)
+    except OSError as err:
+        raise CLIError(f"--port {args.port}: {err}") from None
+
+
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_corpus,
     _add_evaluate,
     _add_publish,
     _add_student,
     _add_extract,
+    _add_label,
 ]
 
 
