@@ -280,6 +280,29 @@ def _run_extract(args: argparse.Namespace) -> None:
     logging.getLogger("adekd.cli").info("wrote %d records to %s", count, args.output)
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from adekd.training.arguments import add_training_arguments
+
+    train = sub.add_parser(
+        "train",
+        help="train a student (Accelerate; same flags as `accelerate launch scripts/train.py`)",
+        description="Train a drug-centric student on labeled records (JSONL, dataset folder, SpERT JSON "
+        "or Hub id). DIR ends as a student folder with metrics.json and training_config.json. For several "
+        "GPUs or processes run `accelerate launch scripts/train.py` with the same flags.",
+    )
+    add_training_arguments(train)
+    train.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> None:
+    from adekd.training.arguments import USER_ERRORS, run_from_args
+
+    try:
+        run_from_args(args)
+    except USER_ERRORS as err:
+        raise CLIError(str(err)) from None
+
+
 def _add_label(sub: argparse._SubParsersAction) -> None:
     label = sub.add_parser(
         "label",
@@ -479,6 +502,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_publish,
     _add_student,
     _add_extract,
+    _add_train,
     _add_label,
 ]
 

@@ -1,0 +1,247 @@
+"""The training configuration: every choice that shapes a run, so the run can be repeated exactly.
+
+:class:`TrainingConfig` is written as ``training_config.json`` next to every checkpoint and in the
+final model folder. ``adekd train`` and ``accelerate launch scripts/train.py`` build their flags
+from its fields (see :mod:`adekd.training.arguments`), so the JSON, the flags and the Python API
+always carry the same names. A resumed run must use the configuration its checkpoint was made
+with; :func:`check_resume_compatible` refuses anything else with the differing fields named.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+CONFIG_NAME = "training_config.json"
+
+DEFAULT_LORA_TARGET_MODULES = ("query", "value")
+
+RESUME_FREE_FIELDS = frozenset({"resume", "output_dir", "num_workers", "logging_steps"})
+"""Fields a resumed run may change: they decide where and how it runs, not what it computes."""
+
+
+class TrainingConfigError(ValueError):
+    """A configuration that cannot train; the message names the field (flag) and the fix."""
+
+
+def _help(text: str, **extra: Any) -> dict[str, Any]:
+    return {"help": text, **extra}
+
+
+@dataclass
+class TrainingConfig:
+    """Everything a training run depends on; defaults train a useful student on one CPU or GPU.
+
+    Field names are the command-line flags (``max_steps`` -> ``--max-steps``); the ``help`` in
+    each field's metadata is the flag's help text.
+    """
+
+    # --- data ---------------------------------------------------------------------------------
+    train: str | None = field(
+        default=None,
+        metadata=_help("training data: records JSONL, dataset folder, SpERT JSON or Hub dataset id"),
+    )
+    output_dir: str | None = field(
+        default=None, metadata=_help("folder that ends as the trained student", flag="--output")
+    )
+    dev: str | None = field(
+        default=None,
+        metadata=_help("dev data (same formats as --train); carved from --train when not given"),
+    )
+    test: str | None = field(
+        default=None, metadata=_help("test data scored once with the best checkpoint (never used to choose)")
+    )
+    train_split: str | None = field(
+        default=None,
+        metadata=_help("split of a dataset folder or Hub id given as --train (needed if it has several)"),
+    )
+    dev_split: str | None = field(default=None, metadata=_help("split of --dev (like --train-split)"))
+    test_split: str | None = field(default=None, metadata=_help("split of --test (like --train-split)"))
+    dev_fraction: float = field(
+        default=0.1, metadata=_help("share of --train carved out as dev when --dev is not given")
+    )
+    on_invalid: Literal["stop", "skip"] = field(
+        default="stop",
+        metadata=_help("records with invalid spans: stop before training, or skip them (both report them)"),
+    )
+    # --- model --------------------------------------------------------------------------------
+    encoder: str | None = field(
+        default=None,
+        metadata=_help(
+            "encoder path or Hub id to start a new student from; 'minilm' is the packaged offline MiniLM "
+            "(default: PubMedBERT from the Hub)"
+        ),
+    )
+    init: str | None = field(
+        default=None, metadata=_help("student folder to start from (e.g. made by `adekd student init`)")
+    )
+    architecture: str | None = field(
+        default=None,
+        metadata=_help("new student only: drug_centric (default), no_drug or pairwise (baselines)"),
+    )
+    fusion: str | None = field(
+        default=None, metadata=_help("new drug-centric student only: mlp (default), product or concat")
+    )
+    max_length: int | None = field(
+        default=None,
+        metadata=_help(
+            "tokens per encoder window (default: the encoder's limit); longer texts become windows"
+        ),
+    )
+    # --- optimisation -------------------------------------------------------------------------
+    epochs: int = field(default=10, metadata=_help("passes over the training data"))
+    max_steps: int | None = field(
+        default=None, metadata=_help("stop after this many optimizer steps (overrides --epochs)")
+    )
+    batch_size: int = field(default=32, metadata=_help("training sentences per batch and process"))
+    eval_batch_size: int = field(default=64, metadata=_help("sentences per evaluation batch and process"))
+    gradient_accumulation_steps: int = field(
+        default=1, metadata=_help("batches whose gradients add up to one optimizer step")
+    )
+    learning_rate: float = field(default=5e-5, metadata=_help("peak learning rate of the encoder"))
+    head_learning_rate: float | None = field(
+        default=1e-3,
+        metadata=_help(
+            "peak learning rate of the freshly initialised heads (default 1e-3; 'none' = --learning-rate)"
+        ),
+    )
+    weight_decay: float = field(default=0.01, metadata=_help("AdamW weight decay (not on biases and norms)"))
+    warmup_ratio: float = field(
+        default=0.1, metadata=_help("share of the steps spent warming the learning rate up")
+    )
+    max_grad_norm: float = field(default=1.0, metadata=_help("gradient clipping norm (0 disables clipping)"))
+    mixed_precision: Literal["no", "bf16", "fp16"] = field(
+        default="no", metadata=_help("mixed precision where the hardware has it")
+    )
+    seed: int = field(default=42, metadata=_help("seed of weights, dropout, data order and the dev split"))
+    group_by_length: bool = field(
+        default=True, metadata=_help("batch sentences of similar length together (less padding)")
+    )
+    early_stopping_patience: int | None = field(
+        default=3,
+        metadata=_help("stop after this many evaluations without a better dev score ('none' = never)"),
+    )
+    metric_for_best_model: str = field(
+        default="strict_f1", metadata=_help("ade_f1 value on dev that picks the best checkpoint")
+    )
+    # --- checkpoints and logs -----------------------------------------------------------------
+    save_steps: int | None = field(
+        default=None, metadata=_help("also checkpoint every N optimizer steps (always at each epoch end)")
+    )
+    save_total_limit: int = field(default=2, metadata=_help("resume checkpoints kept (the newest)"))
+    logging_steps: int = field(default=10, metadata=_help("log the training loss every N optimizer steps"))
+    num_workers: int = field(default=0, metadata=_help("DataLoader worker processes"))
+    resume: bool = field(
+        default=False, metadata=_help("continue from the newest checkpoint in --output (same configuration)")
+    )
+    # --- LoRA ---------------------------------------------------------------------------------
+    lora: bool = field(
+        default=False, metadata=_help("train LoRA adapters on the encoder instead of all weights")
+    )
+    lora_r: int = field(default=8, metadata=_help("LoRA rank"))
+    lora_alpha: int = field(default=16, metadata=_help("LoRA scaling alpha"))
+    lora_dropout: float = field(default=0.1, metadata=_help("dropout on the LoRA path"))
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: list(DEFAULT_LORA_TARGET_MODULES),
+        metadata=_help("encoder modules that get adapters (names or suffixes, e.g. query value)"),
+    )
+
+    def validate(self) -> TrainingConfig:
+        """Raise :class:`TrainingConfigError` naming the flag when a value cannot work."""
+        if not self.train:
+            raise TrainingConfigError("--train is required (records JSONL, dataset folder or Hub id)")
+        if not self.output_dir:
+            raise TrainingConfigError("--output is required (the folder that ends as the student)")
+        if self.encoder and self.init:
+            raise TrainingConfigError(
+                "give either --encoder (new student) or --init (existing student), not both"
+            )
+        positive = {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "eval_batch_size": self.eval_batch_size,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            "save_total_limit": self.save_total_limit,
+            "logging_steps": self.logging_steps,
+            "lora_r": self.lora_r,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise TrainingConfigError(f"{flag_name(name)} must be at least 1, got {value}")
+        for name in ("max_steps", "save_steps", "early_stopping_patience", "max_length"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise TrainingConfigError(f"{flag_name(name)} must be at least 1 (or 'none'), got {value}")
+        if not 0 < self.dev_fraction < 1:
+            raise TrainingConfigError(f"--dev-fraction must be between 0 and 1, got {self.dev_fraction}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise TrainingConfigError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.learning_rate <= 0 or (self.head_learning_rate is not None and self.head_learning_rate <= 0):
+            raise TrainingConfigError("learning rates must be positive")
+        if self.on_invalid not in ("stop", "skip"):
+            raise TrainingConfigError(f"--on-invalid must be 'stop' or 'skip', got {self.on_invalid!r}")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise TrainingConfigError(
+                f"--mixed-precision must be no, bf16 or fp16, got {self.mixed_precision!r}"
+            )
+        if self.lora and not self.lora_target_modules:
+            raise TrainingConfigError("--lora needs at least one --lora-target-modules name")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, folder: str | os.PathLike) -> str:
+        """Write ``training_config.json`` into ``folder`` and return its path."""
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, CONFIG_NAME)
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(self.to_dict(), handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        return path
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainingConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise TrainingConfigError(f"unknown training config fields {sorted(unknown)}")
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TrainingConfig:
+        """Read a ``training_config.json`` file (or the one in a folder)."""
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            path = os.path.join(path, CONFIG_NAME)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                values = json.load(handle)
+        except (OSError, json.JSONDecodeError) as err:
+            raise TrainingConfigError(f"{path}: cannot read the training config ({err})") from None
+        return cls.from_dict(values)
+
+
+def flag_name(field_name: str) -> str:
+    """The command-line flag of a config field (``max_steps`` -> ``--max-steps``)."""
+    for f in dataclasses.fields(TrainingConfig):
+        if f.name == field_name and "flag" in f.metadata:
+            return f.metadata["flag"]
+    return "--" + field_name.replace("_", "-")
+
+
+def check_resume_compatible(saved: TrainingConfig, current: TrainingConfig, checkpoint: str) -> None:
+    """Refuse to resume ``checkpoint`` (made with ``saved``) under a different ``current`` configuration."""
+    differences = [
+        f"{flag_name(name)}: checkpoint {getattr(saved, name)!r}, now {getattr(current, name)!r}"
+        for name in (f.name for f in dataclasses.fields(TrainingConfig))
+        if name not in RESUME_FREE_FIELDS and getattr(saved, name) != getattr(current, name)
+    ]
+    if differences:
+        raise TrainingConfigError(
+            f"cannot resume from {checkpoint}: it was made with another configuration "
+            f"({'; '.join(differences)}). Rerun with the same flags, or start afresh in another --output."
+        )

@@ -1,0 +1,468 @@
+"""The training loop on Accelerate: one function, :func:`train`, from a config to a student folder.
+
+The same code runs on one CPU, one GPU or many processes (``accelerate launch``): Accelerate
+prepares the model, optimizer, scheduler and data loaders, gradient accumulation goes through
+``accelerator.accumulate``, dev predictions are gathered with ``gather_for_metrics`` and only
+the main process writes files. All data and model checks run before the first step.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from adekd.modeling.processing_adekd import AdeStudentProcessor
+from adekd.records import Record
+from adekd.training import student
+from adekd.training.checkpoints import (
+    TrainerState,
+    checkpoint_dir,
+    find_resume_checkpoint,
+    refuse_to_overwrite,
+    rotate_checkpoints,
+)
+from adekd.training.config import TrainingConfig, TrainingConfigError
+from adekd.training.data import LengthGroupedBatchSampler, LoadedData, carve_dev_split, load_training_records
+from adekd.training.lora import ADAPTER_DIR, ParameterCount, apply_lora, count_parameters, merge_for_saving
+from adekd.training.metrics_file import write_metrics
+from adekd.training.trackers import make_trackers
+
+logger = logging.getLogger(__name__)
+
+BEST_DIR = "best"
+BEST_WEIGHTS = "model.safetensors"
+TRACKER_RUN_NAME = "runs"
+"""TensorBoard writes under ``OUTPUT/runs/``."""
+
+
+@dataclass
+class RunData:
+    """The records a run trains, selects and tests on, with where they came from."""
+
+    train: LoadedData
+    dev: LoadedData
+    test: LoadedData | None
+    dev_carved: bool
+
+
+def load_run_data(config: TrainingConfig) -> RunData:
+    """Read and check train/dev/test; carve dev from train when no dev source is given."""
+    train_data = load_training_records(config.train, config.train_split, config.on_invalid, "train")
+    if config.dev:
+        dev_data = load_training_records(config.dev, config.dev_split, config.on_invalid, "dev")
+        overlap = {r["id"] for r in train_data.records} & {r["id"] for r in dev_data.records}
+        if overlap:
+            logger.warning(
+                "%d dev record ids also occur in --train (first: %s)", len(overlap), sorted(overlap)[:3]
+            )
+        dev_carved = False
+    else:
+        train_records, dev_records = carve_dev_split(train_data.records, config.dev_fraction, config.seed)
+        dev_data = LoadedData(source=config.train, split=config.train_split, records=dev_records)
+        train_data = LoadedData(
+            source=config.train,
+            split=config.train_split,
+            records=train_records,
+            num_invalid=train_data.num_invalid,
+        )
+        dev_carved = True
+    test_data = (
+        load_training_records(config.test, config.test_split, config.on_invalid, "test")
+        if config.test
+        else None
+    )
+    return RunData(train=train_data, dev=dev_data, test=test_data, dev_carved=dev_carved)
+
+
+def _make_accelerator(config: TrainingConfig) -> Accelerator:
+    # `accelerate launch --multi_gpu` on a machine without accelerators starts the processes but
+    # Accelerate only joins them (gloo) when told the run is on CPU; say so instead of training
+    # the same model independently in every process.
+    multi_process = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    cpu = multi_process and not torch.accelerator.is_available()
+    try:
+        return Accelerator(
+            cpu=cpu,
+            mixed_precision=config.mixed_precision,
+            gradient_accumulation_plugin=GradientAccumulationPlugin(
+                num_steps=config.gradient_accumulation_steps
+            ),
+            log_with=make_trackers(config.output_dir),
+            project_config=ProjectConfiguration(project_dir=config.output_dir, logging_dir=config.output_dir),
+        )
+    except ValueError as err:
+        raise TrainingConfigError(f"--mixed-precision {config.mixed_precision}: {err}") from None
+
+
+def _optimizer(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+    """AdamW with no decay on biases and norms, and the freshly initialised heads at their own rate."""
+    head_lr = config.head_learning_rate or config.learning_rate
+    encoder_ids = student.encoder_parameter_ids(model)
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            no_decay = parameter.ndim < 2 or "norm" in name.lower()
+            groups.setdefault((id(parameter) not in encoder_ids, no_decay), []).append(parameter)
+    return torch.optim.AdamW(
+        [
+            {
+                "params": params,
+                "lr": head_lr if is_head else config.learning_rate,
+                "weight_decay": 0.0 if no_decay else config.weight_decay,
+            }
+            for (is_head, no_decay), params in sorted(groups.items(), key=lambda item: item[0])
+        ]
+    )
+
+
+def _linear_schedule(
+    optimizer: torch.optim.Optimizer, warmup: int, total: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _seeded_generator(seed: int) -> torch.Generator:
+    # DataLoaders draw their worker base seed from this generator instead of the global RNG, so
+    # creating a loader (or skipping batches on resume) never shifts the dropout random stream.
+    return torch.Generator().manual_seed(seed)
+
+
+@dataclass
+class EvalSet:
+    """Records to score and the prepared loader that shards them over processes (made once per run)."""
+
+    records: list[Record]
+    loader: DataLoader
+
+
+def make_eval_set(accelerator: Accelerator, records: list[Record], batch_size: int) -> EvalSet:
+    """Shard length-sorted ``records`` over the processes (indices only; decoding reads the records)."""
+    order = sorted(range(len(records)), key=lambda i: len(records[i]["text"]))
+    loader = DataLoader(order, batch_size=batch_size, collate_fn=list, generator=_seeded_generator(0))
+    return EvalSet(records=records, loader=accelerator.prepare_data_loader(loader))
+
+
+def evaluate(
+    accelerator: Accelerator, model: torch.nn.Module, proc: AdeStudentProcessor, eval_set: EvalSet
+) -> dict[str, Any]:
+    """Predict the records end to end on all processes and score them with ``ade_f1``.
+
+    Each process decodes its shard with the student's own decoding; the predictions are gathered
+    with ``gather_for_metrics`` (which drops the duplicates that pad the last batch) and every
+    process scores the same list, so all of them reach the same best-model and stopping decision.
+    """
+    from adekd.metrics import score
+
+    unwrapped = accelerator.unwrap_model(model)
+    predictions: list[Record] = []
+    was_training = unwrapped.training
+    unwrapped.eval()
+    with torch.inference_mode(), accelerator.autocast():
+        for indices in eval_set.loader:
+            predicted = student.predict(unwrapped, proc, [eval_set.records[i] for i in indices])
+            predictions.extend(accelerator.gather_for_metrics(predicted, use_gather_object=True))
+    unwrapped.train(was_training)
+    if len(predictions) != len(eval_set.records):
+        raise RuntimeError(f"gathered {len(predictions)} predictions for {len(eval_set.records)} records")
+    return score(predictions, eval_set.records)
+
+
+def _flat_config(config: TrainingConfig) -> dict[str, Any]:
+    """Config values as the scalar types trackers accept (lists joined)."""
+    return {
+        key: ",".join(map(str, value)) if isinstance(value, list) else value
+        for key, value in config.to_dict().items()
+    }
+
+
+def _hardware(accelerator: Accelerator) -> dict[str, Any]:
+    device = accelerator.device
+    info: dict[str, Any] = {
+        "device_type": device.type,
+        "num_processes": accelerator.num_processes,
+        "distributed_type": str(accelerator.distributed_type).split(".")[-1],
+        "mixed_precision": accelerator.mixed_precision,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _dev_metric(metrics: dict[str, Any], name: str) -> float:
+    if name not in metrics:
+        raise TrainingConfigError(
+            f"--metric-for-best-model {name}: ade_f1 has no such value; choose one of "
+            f"{', '.join(sorted(k for k in metrics if k.endswith('_f1')))}"
+        )
+    return float(metrics[name])
+
+
+def train(config: TrainingConfig) -> dict[str, Any]:
+    """Train a student as ``config`` says and write it to ``config.output_dir``; returns ``metrics.json``.
+
+    The folder ends with the student (``config.json``, safetensors weights, tokenizer), the
+    ``training_config.json``, ``metrics.json``, the training logs and the resume checkpoints.
+    """
+    config.validate()
+    started = time.time()
+    resume_from = None
+    if config.resume:
+        resume_from = find_resume_checkpoint(config)
+    else:
+        refuse_to_overwrite(config)
+    accelerator = _make_accelerator(config)
+    set_seed(config.seed)
+    data = load_run_data(config)
+    model, tokenizer = student.build(config)
+    proc = student.processor(model, tokenizer, config.max_length)
+    if config.lora:
+        model = apply_lora(model, config, encoder=model.encoder, heads=model.head_module_names)
+    parameters = count_parameters(model)
+
+    windows = proc.encode_records(data.train.records, labels=True)
+    sampler = LengthGroupedBatchSampler(
+        [len(window.input_ids) for window in windows], config.batch_size, config.seed, config.group_by_length
+    )
+    train_loader = DataLoader(
+        windows,
+        batch_sampler=sampler,
+        collate_fn=functools.partial(proc.collate, labels=True),
+        num_workers=config.num_workers,
+        generator=_seeded_generator(config.seed),
+    )
+    optimizer = _optimizer(model, config)
+    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
+    dev_set = make_eval_set(accelerator, data.dev.records, config.eval_batch_size)
+    test_set = make_eval_set(accelerator, data.test.records, config.eval_batch_size) if data.test else None
+
+    steps_per_epoch = math.ceil(len(train_loader) / config.gradient_accumulation_steps)
+    total_steps = config.max_steps or steps_per_epoch * config.epochs
+    warmup_steps = math.floor(total_steps * config.warmup_ratio)
+    # Accelerate steps a prepared scheduler once per process for every optimizer step.
+    scheduler = accelerator.prepare(
+        _linear_schedule(
+            optimizer, warmup_steps * accelerator.num_processes, total_steps * accelerator.num_processes
+        )
+    )
+    state = TrainerState()
+    accelerator.register_for_checkpointing(state)
+    if resume_from:
+        accelerator.load_state(resume_from)
+        logger.info("resumed from %s (step %d, epoch %d)", resume_from, state.global_step, state.epoch)
+    if accelerator.is_main_process:
+        config.save(config.output_dir)
+    accelerator.init_trackers(TRACKER_RUN_NAME, config=_flat_config(config))
+    logger.info(
+        "training on %d sentences (%d windows), dev %d%s; %d steps of %d x %d x %d windows (%d/epoch) on %s",
+        len(data.train.records),
+        len(windows),
+        len(data.dev.records),
+        " carved from train" if data.dev_carved else "",
+        total_steps,
+        config.batch_size,
+        config.gradient_accumulation_steps,
+        accelerator.num_processes,
+        steps_per_epoch,
+        accelerator.device,
+    )
+
+    def save_checkpoint() -> None:
+        folder = checkpoint_dir(config.output_dir, state.global_step)
+        accelerator.save_state(folder)
+        if accelerator.is_main_process:
+            config.save(folder)
+            state.save_json(folder)
+            rotate_checkpoints(config.output_dir, config.save_total_limit)
+        accelerator.wait_for_everyone()
+
+    def evaluate_and_select() -> bool:
+        """Score dev, keep the best weights, and say whether to stop early."""
+        metrics = _scalar(evaluate(accelerator, model, proc, dev_set))
+        value = _dev_metric(metrics, config.metric_for_best_model)
+        state.dev_history.append({"epoch": state.epoch, "step": state.global_step, **metrics})
+        accelerator.log({f"dev/{k}": v for k, v in metrics.items()}, step=state.global_step)
+        if state.best_metric is None or value > state.best_metric:
+            state.best_metric, state.best_step, state.best_epoch = value, state.global_step, state.epoch
+            state.evaluations_without_improvement = 0
+            _save_best(accelerator, model, config.output_dir)
+        else:
+            state.evaluations_without_improvement += 1
+        logger.info(
+            "epoch %d step %d: dev %s %.4f (best %.4f at step %d)",
+            state.epoch,
+            state.global_step,
+            config.metric_for_best_model,
+            value,
+            state.best_metric,
+            state.best_step,
+        )
+        patience = config.early_stopping_patience
+        return patience is not None and state.evaluations_without_improvement >= patience
+
+    progress = tqdm(
+        total=total_steps,
+        initial=state.global_step,
+        desc="training",
+        unit="step",
+        disable=not accelerator.is_local_main_process,
+    )
+    model.train()
+    running_loss, running_batches = torch.zeros((), device=accelerator.device), 0
+    window_seconds, window_sentences = 0.0, 0
+    while state.global_step < total_steps and not state.stopped_early:
+        loader = (
+            accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
+            if state.batches_in_epoch
+            else train_loader
+        )
+        # The batch order is a function of the epoch alone. Accelerate's loaders re-announce their
+        # own iteration count to the sampler when iterated, so both are set to our epoch: a fresh
+        # loader after a resume would otherwise replay epoch 0's order.
+        loader.set_epoch(state.epoch)
+        sampler.set_epoch(state.epoch)
+        clock = time.time()  # training time counts batch loading and steps, not evaluation or saving
+        for batch in loader:
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and config.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            sentences = batch["input_ids"].shape[0] * accelerator.num_processes
+            state.batches_in_epoch += 1
+            state.sentences_seen += sentences
+            running_loss += loss.detach().float()
+            running_batches += 1
+            window_sentences += sentences
+            elapsed, clock = time.time() - clock, time.time()
+            state.train_seconds += elapsed
+            window_seconds += elapsed
+            if not accelerator.sync_gradients:
+                continue
+            state.global_step += 1
+            progress.update(1)
+            if state.global_step % config.logging_steps == 0 or state.global_step == total_steps:
+                mean_loss = accelerator.reduce(running_loss, reduction="mean").item() / running_batches
+                speed = window_sentences / max(window_seconds, 1e-9)
+                accelerator.log(
+                    {
+                        "train/loss": mean_loss,
+                        "train/learning_rate": scheduler.get_last_lr()[0],
+                        "train/sentences_per_second": speed,
+                        "train/epoch": state.epoch,
+                    },
+                    step=state.global_step,
+                )
+                progress.set_postfix(loss=f"{mean_loss:.4f}", sent_s=f"{speed:.1f}", epoch=state.epoch)
+                running_loss.zero_()
+                running_batches, window_seconds, window_sentences = 0, 0.0, 0
+            epoch_ends = state.batches_in_epoch == len(train_loader)  # its checkpoint follows the evaluation
+            if config.save_steps and state.global_step % config.save_steps == 0 and not epoch_ends:
+                save_checkpoint()
+                clock = time.time()
+            if state.global_step >= total_steps:
+                break
+        if state.batches_in_epoch >= len(train_loader):
+            state.epoch += 1
+            state.batches_in_epoch = 0
+        state.stopped_early = evaluate_and_select()
+        save_checkpoint()
+    progress.close()
+
+    test_metrics = None
+    if test_set is not None:
+        _load_best(accelerator, model, config.output_dir)
+        test_metrics = evaluate(accelerator, model, proc, test_set)
+    result = _finish(accelerator, model, tokenizer, config, data, state, parameters, test_metrics, started)
+    accelerator.end_training()
+    return result
+
+
+def _scalar(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+
+
+def _save_best(accelerator: Accelerator, model: torch.nn.Module, output_dir: str) -> None:
+    """Keep the best weights so far on disk, so a resumed run still has them."""
+    from safetensors.torch import save_model
+
+    if accelerator.is_main_process:
+        folder = os.path.join(output_dir, BEST_DIR)
+        os.makedirs(folder, exist_ok=True)
+        save_model(accelerator.unwrap_model(model), os.path.join(folder, BEST_WEIGHTS))
+    accelerator.wait_for_everyone()
+
+
+def _load_best(accelerator: Accelerator, model: torch.nn.Module, output_dir: str) -> None:
+    from safetensors.torch import load_model
+
+    load_model(
+        accelerator.unwrap_model(model), os.path.join(output_dir, BEST_DIR, BEST_WEIGHTS), device="cpu"
+    )
+
+
+def _finish(
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    tokenizer: Any,
+    config: TrainingConfig,
+    data: RunData,
+    state: TrainerState,
+    parameters: ParameterCount,
+    test_metrics: dict[str, Any] | None,
+    started: float,
+) -> dict[str, Any]:
+    """Write the best weights as the student folder, with ``metrics.json`` (dev of the best evaluation)."""
+    _load_best(accelerator, model, config.output_dir)
+    best = next(entry for entry in state.dev_history if entry["step"] == state.best_step)
+    dev_metrics = {k: v for k, v in best.items() if k not in ("epoch", "step")}
+    result: dict[str, Any] = {}
+    if accelerator.is_main_process:
+        output = config.output_dir
+        unwrapped = accelerator.unwrap_model(model)
+        if config.lora:
+            unwrapped.save_pretrained(os.path.join(output, ADAPTER_DIR))
+        final = merge_for_saving(unwrapped)
+        final.save_pretrained(output)
+        tokenizer.save_pretrained(output)
+        config.save(output)
+        result = write_metrics(
+            output,
+            config=config,
+            data=data,
+            state=state,
+            dev_metrics=dev_metrics,
+            test_metrics=test_metrics,
+            parameters=parameters,
+            hardware=_hardware(accelerator),
+            encoder=student.encoder_name(final, config),
+            architecture=final.config.architecture,
+            runtime_seconds=time.time() - started,
+        )
+        shutil.rmtree(os.path.join(output, BEST_DIR), ignore_errors=True)
+        logger.info("student written to %s", output)
+    accelerator.wait_for_everyone()
+    return result

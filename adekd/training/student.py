@@ -1,0 +1,130 @@
+"""What training needs from the student model: build it, turn records into batches, decode, save.
+
+The model, its processor (subword alignment, windows, labels) and its decoding live in
+:mod:`adekd.modeling`; this module only wires them to the loop and checks, before anything is
+trained, that the base model is an encoder the student can use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoTokenizer
+
+from adekd.modeling.modeling_adekd import AdeStudentForExtraction
+from adekd.modeling.processing_adekd import AdeStudentProcessor, Window
+from adekd.modeling.student import resolve_encoder
+from adekd.records import Record
+from adekd.training.config import TrainingConfig, TrainingConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def check_encoder(name_or_path: str) -> None:
+    """Refuse a base model that is not a bidirectional encoder (a decoder-only LLM, a seq2seq model).
+
+    The student tags tokens with states that see the whole sentence; a causal LM's states do not.
+    """
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    try:
+        config = AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as err:
+        raise TrainingConfigError(
+            f"--encoder {name_or_path}: cannot load its config ({err}); "
+            "offline, pass --encoder minilm for the packaged MiniLM"
+        ) from None
+    model_type = getattr(config, "model_type", None)
+    if model_type == "adekd_student":
+        raise TrainingConfigError(f"--encoder {name_or_path} is already an adekd student; pass it as --init")
+    if (
+        getattr(config, "is_decoder", False)
+        or getattr(config, "is_encoder_decoder", False)
+        or model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    ):
+        raise TrainingConfigError(
+            f"--encoder {name_or_path} is a {model_type!r} model, not a BERT-family encoder; the student "
+            "needs an encoder such as BERT, PubMedBERT, RoBERTa or ELECTRA (decoder-only LLMs are teachers)"
+        )
+
+
+def build(config: TrainingConfig) -> tuple[AdeStudentForExtraction, Any]:
+    """The student to train and its tokenizer: ``--init`` (a student folder) or a new one on ``--encoder``."""
+    if config.init:
+        if config.architecture or config.fusion:
+            raise TrainingConfigError(
+                "--architecture and --fusion apply to a new student (--encoder), not --init"
+            )
+        try:
+            model = AdeStudentForExtraction.from_pretrained(config.init)
+        except (OSError, ValueError) as err:
+            raise TrainingConfigError(f"--init {config.init}: not a student folder ({err})") from None
+        return model, AutoTokenizer.from_pretrained(config.init)
+    encoder = resolve_encoder(config.encoder)
+    check_encoder(encoder)
+    tokenizer = AutoTokenizer.from_pretrained(encoder)
+    options = {
+        key: value
+        for key, value in (("architecture", config.architecture), ("fusion", config.fusion))
+        if value
+    }
+    try:
+        model = AdeStudentForExtraction.from_encoder(encoder, tokenizer=tokenizer, **options)
+    except ValueError as err:
+        raise TrainingConfigError(f"--encoder {encoder}: {err}") from None
+    return model, tokenizer
+
+
+def processor(model: torch.nn.Module, tokenizer: Any, max_length: int | None = None) -> AdeStudentProcessor:
+    student = base_student(model)
+    try:
+        return AdeStudentProcessor(tokenizer, student.config, max_length=max_length)
+    except ValueError as err:
+        raise TrainingConfigError(str(err)) from None
+
+
+def base_student(model: torch.nn.Module) -> AdeStudentForExtraction:
+    """The student inside a peft wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def encoder_parameter_ids(model: torch.nn.Module) -> set[int]:
+    """Parameters of the encoder (LoRA adapters included); everything else is a head."""
+    return {id(p) for p in base_student(model).encoder.parameters()}
+
+
+def predict(
+    model: AdeStudentForExtraction, proc: AdeStudentProcessor, records: Sequence[Record]
+) -> list[Record]:
+    """End-to-end predictions (the student finds the drugs) for ``records``, one batch, as records."""
+    per_text = proc.encode_batch([r["text"] for r in records], [None] * len(records))
+    windows: list[Window] = [w for text_windows in per_text for w in text_windows]
+    predicted: list[Record] = []
+    if not windows:
+        return [{"id": r["id"], "text": r["text"], "drugs": [], "ades": []} for r in records]
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in proc.collate(windows).items()}
+    batch.pop("drug_spans")
+    spans = model.predict_spans(**batch)
+    rows = iter(range(len(windows)))
+    for record, text_windows in zip(records, per_text, strict=True):
+        window_predictions = []
+        for _ in text_windows:
+            row = next(rows)
+            window_predictions.append(
+                {
+                    name: getattr(spans, name)[row]
+                    for name in ("drug_spans", "drug_scores", "ade_spans", "ade_scores")
+                }
+            )
+        drugs, ades = proc.decode(record["text"], text_windows, window_predictions)
+        predicted.append({"id": record["id"], "text": record["text"], "drugs": drugs, "ades": ades})
+    return predicted
+
+
+def encoder_name(model: AdeStudentForExtraction, config: TrainingConfig) -> str | None:
+    """The path or Hub id of the encoder the student started from (``minilm`` resolved to its path)."""
+    return getattr(model.config, "encoder_name_or_path", None) or config.encoder

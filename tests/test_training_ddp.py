@@ -1,0 +1,71 @@
+"""Two processes on CPU (gloo) through ``accelerate launch scripts/train.py``: the DDP code path."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from student_support import tiny_encoder
+from training_support import write_records
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_processes_gather_every_dev_record_once_and_only_the_main_one_writes(tmp_path):
+    encoder = tiny_encoder(tmp_path / "encoder")
+    train_path = write_records(tmp_path / "train.jsonl", 21)
+    dev_path = write_records(tmp_path / "dev.jsonl", 7, seed=2, prefix="d")  # 4 batches of 2: uneven shards
+    test_path = write_records(tmp_path / "test.jsonl", 5, seed=3, prefix="t")
+    output = tmp_path / "student"
+    accelerate = Path(sys.executable).with_name("accelerate")
+    command = [
+        str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+        str(REPO / "scripts" / "train.py"),
+        "--train", str(train_path), "--dev", str(dev_path), "--test", str(test_path), "--output", str(output),
+        "--encoder", str(encoder), "--epochs", "2", "--batch-size", "4", "--eval-batch-size", "2",
+        "--logging-steps", "1", "--save-steps", "2",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["hardware"]["num_processes"] == 2
+    assert metrics["hardware"]["distributed_type"] == "MULTI_CPU"
+    assert metrics["dev"]["num_records"] == metrics["dev"]["metrics"]["num_records"] == 7
+    assert metrics["test"]["metrics"]["num_records"] == 5
+    for entry in metrics["dev_history"]:
+        assert entry["num_records"] == 7
+    # 21 sentences in batches of 4 per process: 6 batches, 3 steps per process and epoch.
+    assert metrics["training"]["global_step"] == 6
+
+    log = [json.loads(line) for line in (output / "training_log.jsonl").read_text().splitlines()]
+    assert sum(row.get("event") == "config" for row in log) == 1
+    assert [row["step"] for row in log if "train/loss" in row] == [1, 2, 3, 4, 5, 6]
+    checkpoint = sorted((output / "checkpoints").iterdir())[-1]
+    assert {"random_states_0.pkl", "random_states_1.pkl"} <= {p.name for p in checkpoint.iterdir()}
+
+    # The gathered dev score is what one process scores with the saved (best) weights.
+    import adekd
+    from adekd.metrics import score
+    from adekd.records import read_jsonl
+
+    dev = read_jsonl(dev_path)
+    texts = [{"id": record["id"], "text": record["text"]} for record in dev]  # end to end: no drugs given
+    again = score(adekd.extract(texts, model=str(output)), dev)
+    best = metrics["dev"]["metrics"]
+    for key in ("num_predicted", "strict_tp", "drug_num_predicted", "ade_num_predicted", "num_gold"):
+        assert again[key] == best[key], key

@@ -1,0 +1,181 @@
+"""The training loop end to end on a tiny random BERT: CLI, student folder, resume, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from student_support import tiny_encoder
+from training_support import make_records, write_records
+
+import adekd.training.loop as loop
+from adekd.cli import main as adekd_main
+from adekd.records import write_jsonl
+from adekd.training import TrainingConfig, TrainingConfigError, train
+from adekd.training.checkpoints import list_checkpoints
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory) -> Path:
+    return tiny_encoder(tmp_path_factory.mktemp("encoder"))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("data")
+    return {
+        "train": write_records(folder / "train.jsonl", 22),
+        "test": write_records(folder / "test.jsonl", 6, seed=1, prefix="t"),
+    }
+
+
+def _config(encoder: Path, data: dict[str, Path], output: Path, **changes) -> TrainingConfig:
+    base = TrainingConfig(
+        train=str(data["train"]),
+        output_dir=str(output),
+        encoder=str(encoder),
+        epochs=3,
+        batch_size=4,
+        early_stopping_patience=None,
+        logging_steps=2,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def test_cli_train_writes_a_loadable_student_folder(encoder, data, tmp_path):
+    output = tmp_path / "student"
+    argv = ["train", "--train", str(data["train"]), "--test", str(data["test"]), "--output", str(output),
+            "--encoder", str(encoder), "--epochs", "2", "--batch-size", "4",
+            "--logging-steps", "1"]  # fmt: skip
+    assert adekd_main(argv) == 0
+
+    names = {p.name for p in output.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "training_config.json", "metrics.json",
+            "training_log.jsonl", "training_log.csv", "checkpoints"} <= names  # fmt: skip
+    assert "best" not in names
+    config = TrainingConfig.load(output)
+    assert config.epochs == 2 and config.train == str(data["train"]) and config.encoder == str(encoder)
+
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["format"] == "adekd-training-metrics/1"
+    assert metrics["encoder"] == str(encoder) and metrics["architecture"] == "drug_centric"
+    assert metrics["train"]["num_records"] + metrics["dev"]["num_records"] == 22
+    assert metrics["dev"]["carved_from_train"] is True and metrics["dev"]["split"] == "dev"
+    assert metrics["test"]["num_records"] == 6 and metrics["test"]["name"] == "test"
+    for split in ("dev", "test"):
+        scores = metrics[split]["metrics"]
+        assert {"strict_f1", "lenient_f1", "drug_strict_f1", "ade_strict_f1"} <= set(scores)
+        assert scores["num_records"] == metrics[split]["num_records"]
+    assert metrics["training"]["global_step"] == 2 * 5 and metrics["training"]["epochs_completed"] == 2
+    assert metrics["best"]["metric"] == "strict_f1" and metrics["best"]["step"] in (5, 10)
+    assert len(metrics["dev_history"]) == 2
+    assert metrics["parameters"]["trainable"] == metrics["parameters"]["total"] > 0
+    assert metrics["hardware"]["num_processes"] == 1 and metrics["versions"]["torch"]
+
+    log = [json.loads(line) for line in (output / "training_log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log if "train/loss" in row] == list(range(1, 11))
+    assert sum("dev/strict_f1" in row for row in log) == 2
+
+    from transformers import AutoModel
+
+    import adekd
+
+    model = AutoModel.from_pretrained(output)
+    assert isinstance(model, adekd.AdeStudentForExtraction)
+    record = adekd.extract("Rash after aspirin.", model=str(output))
+    assert record["text"] == "Rash after aspirin."
+
+
+def test_resume_mid_epoch_reaches_the_same_weights(encoder, data, tmp_path, monkeypatch):
+    changes = {"save_steps": 4}
+    full = _config(encoder, data, tmp_path / "full", **changes)
+    last_step = train(full)["training"]["global_step"]  # 20 training sentences / 4 = 5 steps per epoch
+
+    class Crash(Exception):
+        pass
+
+    rotate = loop.rotate_checkpoints
+
+    def crash_after_step_8(output_dir: str, keep: int) -> None:
+        rotate(output_dir, keep)
+        if any(path.endswith("step-00000008") for path in list_checkpoints(output_dir)):
+            raise Crash
+
+    interrupted = _config(encoder, data, tmp_path / "resumed", **changes)
+    monkeypatch.setattr(loop, "rotate_checkpoints", crash_after_step_8)
+    with pytest.raises(Crash):
+        train(interrupted)
+    monkeypatch.undo()
+    assert list_checkpoints(interrupted.output_dir)[-1].endswith("step-00000008")  # mid-epoch 2
+    assert not (tmp_path / "resumed" / "metrics.json").exists()
+
+    train(dataclasses.replace(interrupted, resume=True))
+
+    for name in (f"checkpoints/step-{last_step:08d}/model.safetensors", "model.safetensors"):
+        expected, resumed = load_file(tmp_path / "full" / name), load_file(tmp_path / "resumed" / name)
+        assert expected.keys() == resumed.keys()
+        for key in expected:
+            assert torch.equal(expected[key], resumed[key]), f"{name}: {key} differs"
+    history = [
+        json.loads((tmp_path / run / "metrics.json").read_text())["dev_history"]
+        for run in ("full", "resumed")
+    ]
+    assert history[0] == history[1]
+
+
+def test_resume_from_another_configuration_is_refused_before_training(encoder, data, tmp_path):
+    config = _config(encoder, data, tmp_path / "run", epochs=1)
+    train(config)
+    before = list_checkpoints(config.output_dir)
+    changed = dataclasses.replace(config, learning_rate=1e-3, resume=True)
+    with pytest.raises(TrainingConfigError, match=r"--learning-rate: checkpoint 5e-05, now 0\.001"):
+        train(changed)
+    assert list_checkpoints(config.output_dir) == before
+
+
+def test_fresh_run_refuses_a_folder_with_checkpoints(encoder, data, tmp_path):
+    config = _config(encoder, data, tmp_path / "run", max_steps=2)
+    train(config)
+    with pytest.raises(TrainingConfigError, match="pass --resume"):
+        train(config)
+
+
+def test_max_steps_and_gradient_accumulation(encoder, data, tmp_path):
+    config = _config(encoder, data, tmp_path / "run", max_steps=4, gradient_accumulation_steps=2)
+    metrics = train(config)
+    assert metrics["training"]["global_step"] == 4
+    # 20 sentences in 5 batches of 4: an epoch is 3 optimizer steps (2 + 2 + 1 batches), so step 4 is
+    # the first two batches of epoch 2.
+    assert metrics["training"]["sentences_seen"] == 20 + 8
+    assert [(h["epoch"], h["step"]) for h in metrics["dev_history"]] == [(1, 3), (1, 4)]
+
+
+def test_not_an_encoder_is_refused_before_training(data, tmp_path, capsys):
+    from transformers import GPT2Config
+
+    decoder = tmp_path / "gpt2"
+    GPT2Config(n_layer=1, n_embd=16, n_head=2).save_pretrained(decoder)
+    output = tmp_path / "out"
+    code = adekd_main(
+        ["train", "--train", str(data["train"]), "--output", str(output), "--encoder", str(decoder)]
+    )
+    assert code == 2
+    assert "'gpt2' model, not a BERT-family encoder" in capsys.readouterr().err
+    assert list_checkpoints(str(output)) == []
+
+
+def test_invalid_records_are_reported_before_training(encoder, tmp_path, capsys):
+    records = make_records(8)
+    records[4]["ades"][0]["drug"] = 3
+    path = tmp_path / "bad.jsonl"
+    write_jsonl(records, path)
+    output = tmp_path / "out"
+    code = adekd_main(["train", "--train", str(path), "--output", str(output), "--encoder", str(encoder)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "1 of 8 records are invalid" in err and "'r4'" in err and "--on-invalid skip" in err
+    assert list_checkpoints(str(output)) == []
