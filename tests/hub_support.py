@@ -1,15 +1,12 @@
-"""Real inputs for the publishing tests: a fake Hub at the HTTP transport, a local OpenAI-compatible
-teacher server, and builders of real silver datasets (``adekd.teacher.label``) and trained students
-(``adekd.training.train``) in miniature."""
+"""Real inputs for the publishing tests: a fake Hub at the HTTP transport, and builders of real silver
+datasets (``adekd.teacher.label`` against the teacher tests' local OpenAI-compatible server) and
+trained students (``adekd.training.train``) in miniature."""
 
 from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx2
@@ -132,7 +129,7 @@ def install_fake_hub(monkeypatch, tmp_path: Path) -> Iterator[FakeHub]:
         _http.set_client_factory(_http.default_client_factory)
 
 
-# --- a teacher server ---------------------------------------------------------------------------
+# --- a teacher ------------------------------------------------------------------------------------
 
 
 def gold_answer(record: dict) -> dict:
@@ -145,79 +142,29 @@ def gold_answer(record: dict) -> dict:
     }
 
 
-@contextmanager
-def teacher_server(answers: dict[str, dict]) -> Iterator[str]:
-    """A local OpenAI-compatible chat server answering ``answers[text]`` for the sentence in the prompt.
-
-    A sentence it has no answer for gets a reply that is not JSON (a teacher failure). Yields the
-    base URL (``http://127.0.0.1:PORT/v1``).
-    """
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
-
-        def _send(self, payload: dict) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            self._send({"object": "list", "data": [{"id": TEACHER_MODEL, "object": "model"}]})
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            prompt = body["messages"][-1]["content"]
-            text = next((t for t in answers if t in prompt), None)
-            content = json.dumps(answers[text]) if text else "I cannot answer that."
-            self._send(
-                {
-                    "id": "chatcmpl-test",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": content},
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150},
-                }
-            )
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 # --- artifacts ------------------------------------------------------------------------------------
 
 
 def build_silver(folder: Path, gold: list[dict], unanswered: int = 1) -> Path:
     """Label ``gold``'s sentences (plus ``unanswered`` the teacher fails on) with the real labeling run.
 
-    The teacher answers each gold sentence perfectly, so its F1 against ``gold`` is 1.0 on the
-    sentences it answered. Needs ``OPENAI_API_KEY`` set (the tests set a fake).
+    The teacher answers each gold sentence perfectly (F1 1.0 against ``gold``) and the others with
+    text that is not JSON (a failure). Needs ``OPENAI_API_KEY`` set (the tests set a fake).
     """
+    from teacher_server import FakeOpenAIServer
+
     from adekd.teacher.run import LabelConfig, label
 
     inputs = [{"id": r["id"], "text": r["text"]} for r in gold]
     inputs += [{"id": f"odd{i}", "text": f"Nothing happened on day {i}."} for i in range(unanswered)]
-    with teacher_server({r["text"]: gold_answer(r) for r in gold}) as base_url:
+    answers = {r["text"]: json.dumps(gold_answer(r)) for r in gold}
+    with FakeOpenAIServer(
+        lambda sentence: answers.get(sentence, "I cannot answer that."), (TEACHER_MODEL,)
+    ) as server:
         config = LabelConfig(
             teacher="openai",
             model=TEACHER_MODEL,
-            base_url=base_url,
+            base_url=server.url,
             cache=str(folder.parent / f"{folder.name}-cache.sqlite"),
             progress=False,
         )
@@ -228,7 +175,8 @@ def build_silver(folder: Path, gold: list[dict], unanswered: int = 1) -> Path:
 
 def build_student(folder: Path, work: Path, test: bool = True, lora: bool = False) -> Path:
     """Train a tiny student for two steps with the real training loop (``test``: also score a test set)."""
-    from training_support import tiny_encoder, write_records
+    from student_support import tiny_encoder
+    from training_support import write_records
 
     from adekd.training.config import TrainingConfig
     from adekd.training.loop import train
