@@ -80,8 +80,13 @@ RECORDS = [
 ]
 
 
-def train(model: AdeStudentForExtraction, processor: AdeStudentProcessor, records: list[dict],
-          steps: int = 150, lr: float = 3e-3) -> list[float]:
+def train(
+    model: AdeStudentForExtraction,
+    processor: AdeStudentProcessor,
+    records: list[dict],
+    steps: int = 150,
+    lr: float = 3e-3,
+) -> list[float]:
     """Overfit ``records`` (full batch, AdamW); returns the losses. Leaves the model in eval mode."""
     torch.manual_seed(0)
     batch = AdeDataCollator(processor)(records)

@@ -131,7 +131,9 @@ def test_batched_drug_scoring_equals_a_per_drug_loop(encoder_dir, config):
     batch = gold_batch(encoder_dir, model)
     with torch.no_grad():
         out = model(**{k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "drug_spans")})
-        for row, (ids, mask, spans) in enumerate(zip(batch["input_ids"], batch["attention_mask"], batch["drug_spans"])):
+        for row, (ids, mask, spans) in enumerate(
+            zip(batch["input_ids"], batch["attention_mask"], batch["drug_spans"], strict=True)
+        ):
             ids = ids[: int(mask.sum())].tolist()
             for column, (start, end) in enumerate(spans.tolist()):
                 if end <= start:
@@ -143,7 +145,9 @@ def test_batched_drug_scoring_equals_a_per_drug_loop(encoder_dir, config):
                 else:
                     states = model.encoder(input_ids=torch.tensor([ids])).last_hidden_state[0]
                 expected = model.ade_head(states[None], states[start:end].mean(0)[None])[0]
-                torch.testing.assert_close(out.ade_logits[row, column, : len(ids)], expected, atol=1e-5, rtol=1e-4)
+                torch.testing.assert_close(
+                    out.ade_logits[row, column, : len(ids)], expected, atol=1e-5, rtol=1e-4
+                )
 
 
 def test_pairwise_relations_equal_one_marked_encoder_pass_per_pair(encoder_dir):
@@ -152,7 +156,9 @@ def test_pairwise_relations_equal_one_marked_encoder_pass_per_pair(encoder_dir):
     assert batch["relation_labels"][1].tolist() == [1, 0, 0, 1]  # two drugs x two ADE mentions
     with torch.no_grad():
         out = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "drug_spans", "pair_spans")})
-        for row, (ids, mask, pairs) in enumerate(zip(batch["input_ids"], batch["attention_mask"], batch["pair_spans"])):
+        for row, (ids, mask, pairs) in enumerate(
+            zip(batch["input_ids"], batch["attention_mask"], batch["pair_spans"], strict=True)
+        ):
             ids = ids[: int(mask.sum())].tolist()
             for column, (ds, de, as_, ae) in enumerate(pairs.tolist()):
                 if ae <= as_:
@@ -163,7 +169,9 @@ def test_pairwise_relations_equal_one_marked_encoder_pass_per_pair(encoder_dir):
                 starts = [i for i, token in enumerate(marked) if token in markers]
                 drug_marker = starts[0] if ds < as_ else starts[2]
                 ade_marker = starts[2] if ds < as_ else starts[0]
-                expected = model.relation_head(torch.cat([states[0], states[drug_marker], states[ade_marker]]))
+                expected = model.relation_head(
+                    torch.cat([states[0], states[drug_marker], states[ade_marker]])
+                )
                 torch.testing.assert_close(out.relation_logits[row, column], expected, atol=1e-5, rtol=1e-4)
 
 
@@ -173,7 +181,9 @@ def test_concat_fusion_shifts_every_token_alike_while_mlp_tells_drugs_apart(enco
         model = student(encoder_dir, fusion=fusion)
         batch = gold_batch(encoder_dir, model, RECORDS[1:2])
         with torch.no_grad():
-            logits = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "drug_spans")}).ade_logits[0]
+            logits = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "drug_spans")}).ade_logits[
+                0
+            ]
         difference = logits[0] - logits[1]  # drug 0 minus drug 1, per token
         assert torch.allclose(difference, difference[:1].expand_as(difference), atol=1e-5) is constant
 
@@ -202,8 +212,11 @@ def test_forward_without_drug_spans_conditions_on_the_drugs_it_decodes(encoder_d
     model = student(encoder_dir)
     batch = gold_batch(encoder_dir, model)
     with torch.no_grad():
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                    special_tokens_mask=batch["special_tokens_mask"])
+        out = model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            special_tokens_mask=batch["special_tokens_mask"],
+        )
     assert out.drug_spans.shape[:1] == (3,) and out.ade_logits.shape[1] == out.drug_spans.shape[1]
     with pytest.raises(ValueError, match="need the drug_spans"):
         model(input_ids=batch["input_ids"], ade_labels=batch["ade_labels"])
@@ -219,7 +232,9 @@ def test_empty_batch_parts_give_zero_losses_not_nan(encoder_dir):
 
 
 def test_marker_architectures_need_marker_ids(encoder_dir):
-    config = AdeStudentConfig(encoder=AutoConfig.from_pretrained(encoder_dir).to_dict(), architecture="pairwise")
+    config = AdeStudentConfig(
+        encoder=AutoConfig.from_pretrained(encoder_dir).to_dict(), architecture="pairwise"
+    )
     with pytest.raises(ValueError, match="marker"):
         AdeStudentForExtraction(config)
     with pytest.raises(ValueError, match="architecture must be one of"):
@@ -248,9 +263,14 @@ def test_tiny_students_overfit_records_to_exact_character_spans(encoder_dir):
         predicted = extract(RECORDS, model=model, tokenizer=processor.tokenizer, batch_size=2)
         for gold, record in zip(RECORDS, predicted, strict=True):
             validate_record(record)
-            assert [(d["start"], d["end"]) for d in record["drugs"]] == [(d["start"], d["end"]) for d in gold["drugs"]]
+            assert [(d["start"], d["end"]) for d in record["drugs"]] == [
+                (d["start"], d["end"]) for d in gold["drugs"]
+            ]
             spans = {(a["drug"], a["start"], a["end"]) for a in record["ades"]}
-            assert spans == {(a["drug"], a["start"], a["end"]) for a in gold["ades"]}, (architecture, gold["id"])
+            assert spans == {(a["drug"], a["start"], a["end"]) for a in gold["ades"]}, (
+                architecture,
+                gold["id"],
+            )
 
 
 # --- save and load --------------------------------------------------------------------------------
@@ -259,7 +279,9 @@ def test_tiny_students_overfit_records_to_exact_character_spans(encoder_dir):
 def _outputs(model: AdeStudentForExtraction, batch: dict) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         forward = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "special_tokens_mask")})
-        spans = model.predict_spans(**{k: batch[k] for k in ("input_ids", "attention_mask", "special_tokens_mask")})
+        spans = model.predict_spans(
+            **{k: batch[k] for k in ("input_ids", "attention_mask", "special_tokens_mask")}
+        )
     return {"drug_logits": forward.drug_logits, "ade_logits": forward.ade_logits, **spans}
 
 
@@ -296,12 +318,13 @@ from transformers import AutoModel, pipeline
 model = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True)
 assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
 batch = torch.load(sys.argv[2])
+inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "special_tokens_mask")}
 with torch.no_grad():
-    forward = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "special_tokens_mask")})
-    spans = model.predict_spans(**{k: batch[k] for k in ("input_ids", "attention_mask", "special_tokens_mask")})
+    forward = model(**inputs)
+    spans = model.predict_spans(**inputs)
 outputs = {"drug_logits": forward.drug_logits, "ade_logits": forward.ade_logits, **spans}
 pipe = pipeline(model=sys.argv[4], trust_remote_code=True)
-outputs["record"] = pipe("Methotrexate caused pancytopenia, while cyclophosphamide led to hemorrhagic cystitis.")
+outputs["record"] = pipe(sys.argv[5])
 torch.save(outputs, sys.argv[3])
 """
 
@@ -316,12 +339,26 @@ def test_saved_folder_loads_with_trust_remote_code_where_adekd_is_absent(tiny_tr
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HF_"))}
     env |= {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(REMOTE_CODE_SCRIPT), str(tiny_trained_student),
-         str(tmp_path / "batch.pt"), str(tmp_path / "out.pt"), str(tmp_path / "with_pipeline")],
-        cwd=tmp_path, env=env, check=True, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(REMOTE_CODE_SCRIPT),
+            str(tiny_trained_student),
+            str(tmp_path / "batch.pt"),
+            str(tmp_path / "out.pt"),
+            str(tmp_path / "with_pipeline"),
+            text,
+        ],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        timeout=300,
     )
     remote = torch.load(tmp_path / "out.pt")
     for name, value in _outputs(model, batch).items():
         assert torch.equal(value, remote[name]), name
     assert remote["record"] == pipe(text)
-    assert {(a["drug"], a["text"]) for a in remote["record"]["ades"]} == {(0, "pancytopenia"), (1, "hemorrhagic cystitis")}
+    assert {(a["drug"], a["text"]) for a in remote["record"]["ades"]} == {
+        (0, "pancytopenia"),
+        (1, "hemorrhagic cystitis"),
+    }

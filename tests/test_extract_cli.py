@@ -1,0 +1,147 @@
+"""`adekd student init` and `adekd extract`: folders that load, JSONL records out in input order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from student_support import RECORDS, one_thread, tiny_encoder
+from transformers import AutoModel, AutoTokenizer
+
+from adekd.cli import main
+from adekd.modeling import AdeStudentForExtraction
+from adekd.records import read_jsonl
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with one_thread():
+        yield
+
+
+def test_student_init_writes_an_untrained_student_folder(tmp_path, capsys):
+    encoder = tiny_encoder(tmp_path / "encoder")
+    output = tmp_path / "student"
+    args = [
+        "student",
+        "init",
+        "--encoder",
+        str(encoder),
+        "--output",
+        str(output),
+        "--architecture",
+        "pairwise",
+    ]
+    assert main(args) == 0
+    assert capsys.readouterr().out.strip() == str(output)
+    model = AutoModel.from_pretrained(output)
+    assert isinstance(model, AdeStudentForExtraction) and model.config.architecture == "pairwise"
+    assert AutoTokenizer.from_pretrained(output).is_fast
+    assert (
+        main(["student", "init", "--encoder", str(tmp_path / "missing"), "--output", str(tmp_path / "x")])
+        == 2
+    )
+    assert "--encoder" in capsys.readouterr().err
+
+
+def test_extract_text_lines_to_records_in_input_order(tiny_trained_student, tmp_path):
+    source = tmp_path / "notes.txt"
+    source.write_text(
+        "\n".join(r["text"] for r in RECORDS) + "\n\n" + RECORDS[0]["text"] + "\n", encoding="utf-8"
+    )
+    output = tmp_path / "out" / "records.jsonl"
+    assert (
+        main(
+            [
+                "extract",
+                "--model",
+                str(tiny_trained_student),
+                "--input",
+                str(source),
+                "--output",
+                str(output),
+                "--batch-size",
+                "2",
+            ]
+        )
+        == 0
+    )
+    records = read_jsonl(output)  # validates every record
+    assert [r["id"] for r in records] == ["notes-1", "notes-2", "notes-3", "notes-4", "notes-5", "notes-7"]
+    assert [r["text"] for r in records] == [*(r["text"] for r in RECORDS), RECORDS[0]["text"]]
+    for gold, record in zip(RECORDS, records, strict=False):
+        assert {(a["drug"], a["text"]) for a in record["ades"]} == {
+            (a["drug"], a["text"]) for a in gold["ades"]
+        }
+        assert all("score" in span for span in (*record["drugs"], *record["ades"]))
+
+
+def test_extract_jsonl_uses_given_drugs_and_keeps_other_fields(tiny_trained_student, tmp_path):
+    source = tmp_path / "in.jsonl"
+    rows = [
+        {"id": "a", "text": RECORDS[1]["text"], "drugs": RECORDS[1]["drugs"][1:], "pmid": "123"},
+        {"text": RECORDS[2]["text"]},
+        {"text": ""},
+    ]
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    assert (
+        main(
+            ["extract", "--model", str(tiny_trained_student), "--input", str(source), "--output", str(output)]
+        )
+        == 0
+    )
+    first, second, empty = read_jsonl(output)
+    assert first["pmid"] == "123" and first["drugs"] == RECORDS[1]["drugs"][1:]
+    assert [(a["drug"], a["text"]) for a in first["ades"]] == [(0, "hemorrhagic cystitis")]
+    assert second["id"] == "in-2" and len(second["drugs"]) == 2
+    assert empty == {"id": "in-3", "text": "", "drugs": [], "ades": []}
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        ('{"text": "fine"}\n{"text": 5}\n', [], "line 2: expected a JSON object with a string 'text'"),
+        (
+            '{"text": "fine", "drugs": [{"start": 0, "end": 40}]}\n',
+            [],
+            "drug 0 span 0:40 outside text of length 4",
+        ),
+        ('{"text": "fine"}\n', ["--batch-size", "0"], "--batch-size must be at least 1"),
+    ],
+)
+def test_extract_reports_bad_input_as_one_line(
+    tiny_trained_student, tmp_path, capsys, content, extra, message
+):
+    source = tmp_path / "in.jsonl"
+    source.write_text(content, encoding="utf-8")
+    args = [
+        "extract",
+        "--model",
+        str(tiny_trained_student),
+        "--input",
+        str(source),
+        "--output",
+        str(tmp_path / "o.jsonl"),
+    ]
+    assert main([*args, *extra]) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_extract_names_a_missing_model_or_an_output_over_the_input(tmp_path, tiny_trained_student, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("text\n", encoding="utf-8")
+    assert (
+        main(["extract", "--model", str(tmp_path / "nope"), "--input", str(source), "--output", "o.jsonl"])
+        == 2
+    )
+    assert "no such model folder" in capsys.readouterr().err
+    assert (
+        main(
+            ["extract", "--model", str(tiny_trained_student), "--input", str(source), "--output", str(source)]
+        )
+        == 2
+    )
+    assert "would overwrite the input" in capsys.readouterr().err

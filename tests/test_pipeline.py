@@ -1,0 +1,146 @@
+"""The ade-extraction pipeline and adekd.extract on a tiny trained student: records out, bad input in."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from student_support import RECORDS, one_thread
+from transformers import pipeline
+
+import adekd
+from adekd.corpora import DrugLexicon
+from adekd.records import validate_record
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with one_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_trained_student):
+    return pipeline("ade-extraction", model=str(tiny_trained_student))
+
+
+def pairs(record: dict) -> set[tuple[str, str]]:
+    return {(record["drugs"][a["drug"]]["text"], a["text"]) for a in record["ades"]}
+
+
+def check(record: dict) -> dict:
+    """A valid record whose spans lie inside its text, trimmed, each with a score in [0, 1]."""
+    validate_record(record)
+    for span in (*record["drugs"], *record["ades"]):
+        assert span["text"] == span["text"].strip() and span["text"]
+        assert "score" not in span or 0.0 <= span["score"] <= 1.0
+    return record
+
+
+def test_pipeline_returns_records_with_scored_character_spans(pipe):
+    out = check(pipe(RECORDS[1]["text"]))
+    assert out["text"] == RECORDS[1]["text"] and out["id"].startswith("sha1-")
+    assert [d["text"] for d in out["drugs"]] == ["Methotrexate", "cyclophosphamide"]
+    assert pairs(out) == {("Methotrexate", "pancytopenia"), ("cyclophosphamide", "hemorrhagic cystitis")}
+    assert all(isinstance(span["score"], float) for span in (*out["drugs"], *out["ades"]))
+
+
+def test_batched_and_unbatched_calls_agree(pipe):
+    inputs = [r["text"] for r in RECORDS]
+    one = pipe(inputs, batch_size=1)
+    four = pipe(inputs, batch_size=4)
+    assert one == four and [r["id"] for r in one] == ["0", "1", "2", "3", "4"]
+    for gold, record in zip(RECORDS, four, strict=True):
+        assert pairs(check(record)) == pairs(gold)
+
+
+def test_given_drugs_skip_the_tagger_and_are_kept_as_given(pipe):
+    record = {"id": "given", "text": RECORDS[1]["text"], "source": "n2c2", "drugs": RECORDS[1]["drugs"][1:]}
+    out = check(pipe(record))
+    assert out["id"] == "given" and out["source"] == "n2c2"
+    assert out["drugs"] == RECORDS[1]["drugs"][1:]  # unchanged, no score added
+    assert pairs(out) == {("cyclophosphamide", "hemorrhagic cystitis")}
+    # a record with an empty drug list gets its drugs found
+    assert len(pipe({"text": RECORDS[1]["text"], "drugs": []})["drugs"]) == 2
+
+
+def test_drug_lexicon_supplies_the_drugs(pipe):
+    lexicon = DrugLexicon()
+    lexicon.add("cyclophosphamide")
+    out = check(pipe(RECORDS[1]["text"], drug_lexicon=lexicon))
+    assert [d["text"] for d in out["drugs"]] == ["cyclophosphamide"]
+    assert pairs(out) == {("cyclophosphamide", "hemorrhagic cystitis")}
+
+
+def test_thresholds_drop_low_scoring_spans(pipe):
+    assert pipe(RECORDS[1]["text"], ade_threshold=1.01)["ades"] == []
+    assert pipe(RECORDS[1]["text"], drug_threshold=1.01) == {
+        "id": pipe(RECORDS[1]["text"])["id"],
+        "text": RECORDS[1]["text"],
+        "drugs": [],
+        "ades": [],
+    }
+
+
+def test_long_passage_spans_come_back_at_the_right_offsets(pipe):
+    """Windows of 128 tokens over 5,000+ characters of the sentences the student learned."""
+    text, gold = "", set()
+    while len(text) < 5000:
+        for record in RECORDS:
+            gold |= {(d["start"] + len(text), d["end"] + len(text)) for d in record["drugs"]}
+            text += record["text"] + " "
+    out = check(pipe(text, max_length=128, stride=32))
+    found = [(d["start"], d["end"]) for d in out["drugs"]]
+    assert len(found) == len(set(found))  # overlapping windows report each drug once
+    assert len(set(found) & gold) >= 0.9 * len(gold)
+    assert max(start for start, _ in set(found) & gold) > len(text) - 200  # the last window counts too
+
+
+def test_bad_and_odd_inputs(pipe):
+    odd = [
+        "",
+        "   \n\t ",
+        "The patient recovered fully.",
+        "Fièvre \x07\x00 sous clozapine — 発熱 ✓",
+        "\u200b\ufeff",
+    ]
+    for text, out in zip(odd, pipe(odd, batch_size=3), strict=True):
+        check(out)
+        assert out["text"] == text
+    assert pipe("")["drugs"] == [] and pipe("")["ades"] == []
+    with pytest.raises(TypeError, match="input 1 must be a text"):
+        pipe(["fine", None])
+    with pytest.raises(TypeError, match="got None"):
+        pipe(None)
+    with pytest.raises(TypeError, match="input 0 must be a text .* got int"):
+        pipe([3])
+    with pytest.raises(TypeError, match="input 0: a record needs a string 'text'"):
+        pipe([{"id": "x"}])
+    with pytest.raises(ValueError, match=r"record 'x'\): drug 0 span 5:99 outside text of length 4"):
+        pipe([{"id": "x", "text": "text", "drugs": [{"start": 5, "end": 99}]}])
+    with pytest.raises(ValueError, match="not valid Unicode"):
+        pipe("bad \ud800 surrogate")
+    assert pipe([]) == []
+
+
+def test_a_100k_character_text_is_windowed_not_truncated(pipe):
+    text = " ".join([RECORDS[1]["text"]] * 1200)[:100_000]
+    started = time.perf_counter()
+    out = check(pipe(text))
+    assert time.perf_counter() - started < 60
+    assert len(out["drugs"]) > 1000 and max(d["end"] for d in out["drugs"]) > 99_000
+
+
+def test_extract_keeps_input_order_while_batching_by_length(tiny_trained_student):
+    texts = [r["text"] for r in RECORDS] + ["Short.", RECORDS[1]["text"] * 3]
+    out = adekd.extract(texts, model=tiny_trained_student, batch_size=2)
+    assert [r["text"] for r in out] == texts and [r["id"] for r in out] == [str(i) for i in range(7)]
+    assert pairs(out[2]) == pairs(RECORDS[2])
+    single = adekd.extract(RECORDS[0]["text"], model=tiny_trained_student)
+    assert single == {**out[0], "id": "0"}
+    drugs = [None, RECORDS[1]["drugs"][:1]]
+    given = adekd.extract(texts[:2], model=tiny_trained_student, drugs=drugs)
+    assert given[1]["drugs"] == RECORDS[1]["drugs"][:1]
+    assert pairs(given[1]) == {("Methotrexate", "pancytopenia")}
+    with pytest.raises(TypeError, match="input 3 must be a text"):
+        adekd.extract(["a", "b", "c", 4.5], model=tiny_trained_student)
