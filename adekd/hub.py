@@ -247,6 +247,7 @@ def push_folder(
     in the same commit. The token comes from the environment or the cached login and is only sent
     in request headers.
     """
+    import httpx2
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -272,6 +273,11 @@ def push_folder(
         status = err.response.status_code if err.response is not None else None
         hint = f"; the token was refused: {LOGIN_HELP}" if status in (401, 403) else ""
         raise PublishError(f"upload to {repo_type} repo {repo_id!r} failed: {err}{hint}") from err
+    except (OSError, httpx2.HTTPError) as err:  # offline mode, DNS, refused connections, timeouts
+        raise PublishError(
+            f"upload to {repo_type} repo {repo_id!r} failed: cannot reach {api.endpoint} ({err}); "
+            f"{folder} is written; run the same `adekd publish` with --overwrite when online"
+        ) from err
     url = commit.pr_url or commit.commit_url
     logger.info("published %s to %s", folder, url)
     return url

@@ -92,3 +92,12 @@ def test_refused_token_is_reported_with_the_login_hint(fake_hub, repo_folder, mo
     _http.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(refuse)))
     with pytest.raises(PublishError, match="token was refused.*hf auth login"):
         push_folder(repo_folder, "my-org/x", "model")
+
+
+def test_unreachable_hub_is_reported_as_an_upload_failure(fake_hub, repo_folder):
+    def unreachable(request):
+        raise httpx2.ConnectError("connection refused", request=request)
+
+    _http.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(unreachable)))
+    with pytest.raises(PublishError, match="cannot reach https://huggingface.co .*when online"):
+        push_folder(repo_folder, "my-org/x", "model")
