@@ -504,6 +504,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_extract,
     _add_train,
     _add_label,
+    _add_demo,
 ]
 
 

@@ -38,3 +38,12 @@ def tiny_trained_student(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from student_support import trained_student
 
     return trained_student(tmp_path_factory.mktemp("tiny-trained-student"))
+
+
+@pytest.fixture(scope="session")
+def demo_server(tiny_trained_student: Path, tmp_path_factory: pytest.TempPathFactory):
+    """URL of ``python spaces/ade-demo/app.py`` serving ``tiny_trained_student`` on a free 127.0.0.1 port."""
+    from demo_support import space_app
+
+    with space_app(tiny_trained_student, tmp_path_factory.mktemp("demo-server") / "server.log") as url:
+        yield url

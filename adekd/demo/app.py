@@ -1,0 +1,494 @@
+"""The Gradio app of the adekd Space: extract ADEs drug by drug, and score a model on a gold file.
+
+:func:`build_demo` is the one place the app is assembled; ``spaces/ade-demo/app.py`` and
+``adekd demo`` both call it, so the Space and the installed command serve the same app. The
+callbacks only translate between widgets and the library (:func:`adekd.modeling.extract`,
+:func:`adekd.metrics.score`, :func:`adekd.records.read_jsonl`): nothing here extracts or scores.
+
+Every callback turns bad input into a message in the page (never a stack trace) and returns empty
+outputs, so one bad request never stops the app from serving the next.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from adekd.corpora import DrugLexicon
+from adekd.demo import views
+from adekd.metrics import score
+from adekd.modeling import AdeStudentConfig, extract, load_pipeline
+from adekd.records import Record, ValidationReport, read_jsonl
+
+logger = logging.getLogger(__name__)
+
+MODEL_ENV = "ADEKD_MODEL"
+DEFAULT_MODEL = "adekd/ade-student-minilm"
+"""The student the distillation run publishes; ``$ADEKD_MODEL`` or ``--model`` pick another."""
+
+EXAMPLES = [
+    [
+        "Two weeks after starting oral amoxicillin-clavulanate, a 54-year-old woman developed cholestatic "
+        "hepatitis.",
+        "",
+    ],
+    [
+        "Methotrexate-induced pneumonitis and cyclosporine nephrotoxicity were seen in two transplant "
+        "recipients.",
+        "",
+    ],
+    ["Red man syndrome and acute interstitial nephritis followed intravenous vancomycin.", "vancomycin"],
+    [
+        "Lithium toxicity with tremor and confusion developed after hydrochlorothiazide was added.",
+        "lithium, hydrochlorothiazide",
+    ],
+]
+
+METRIC_HEADERS = [
+    "unit",
+    "strict P",
+    "strict R",
+    "strict F1",
+    "lenient P",
+    "lenient R",
+    "lenient F1",
+    "predicted",
+    "gold",
+]
+
+
+@dataclass
+class DemoConfig:
+    """Limits that keep a shared CPU Space responsive; the defaults suit a free Space."""
+
+    max_chars: int = 5_000
+    """Longer texts are cut, with a visible note: the student reads sentences, not books."""
+    max_eval_records: int = 2_000
+    """Gold files the app predicts on are cut to this many records (uploaded predictions are not)."""
+    max_error_sentences: int = 100
+    """Sentences with errors shown in the page; the downloadable report lists all of them."""
+    threshold: float = 0.5
+    """Initial position of the ADE confidence slider."""
+    concurrency_limit: int = 2
+    """Model calls running at once; extraction and evaluation share the limit."""
+    max_queue: int = 32
+    """Waiting requests beyond which new ones are turned away with a 'queue full' message."""
+    max_file_size: str = "20mb"
+    """Largest upload accepted."""
+    batch_size: int = 16
+    """Sentences per forward pass when the app predicts a gold file."""
+    max_models: int = 2
+    """Models kept loaded at once (the configured one and the last one typed in the page)."""
+
+
+class DemoInputError(Exception):
+    """Input the user can fix; its message is shown in the page as is."""
+
+
+def resolve_model(model: str | os.PathLike | None = None) -> str:
+    """The model to serve: ``model`` if given, else ``$ADEKD_MODEL``, else :data:`DEFAULT_MODEL`."""
+    return os.fspath(model) if model else os.environ.get(MODEL_ENV) or DEFAULT_MODEL
+
+
+def check_model_name(name: str) -> None:
+    """Refuse a name that is neither an existing folder nor a possible Hub id, before any loading."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if Path(name).expanduser().exists():
+        return
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        raise DemoInputError(f"Model folder {name!r} does not exist.") from None
+
+
+def load_model(name: str) -> Any:
+    """The ``ade-extraction`` pipeline of a local folder or Hub id; :class:`DemoInputError` says why not.
+
+    The config is read first, so a Hub id of some other model fails before its weights download.
+    """
+    from transformers import AutoConfig
+
+    check_model_name(name)
+    path = Path(name).expanduser()
+    source, where = (str(path), "folder") if path.exists() else (name, "Hub id")
+    try:
+        model_type = AutoConfig.from_pretrained(source).model_type
+        if model_type != AdeStudentConfig.model_type:
+            raise DemoInputError(f"Model {where} {name!r} is a {model_type!r} model, not an adekd student.")
+        return load_pipeline(source)
+    except DemoInputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - transformers raises many kinds; all mean "cannot load"
+        raise DemoInputError(f"Model {where} {name!r} could not be loaded: {err}") from err
+
+
+class ModelCache:
+    """Models by name: each loads once, on first use; the least recently used goes beyond ``size``.
+
+    The bound keeps a public Space's memory in check when visitors type other models.
+    """
+
+    def __init__(self, loader: Callable[[str], Any] = load_model, size: int = 2) -> None:
+        self._loader = loader
+        self._size = size
+        self._models: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Any:
+        name = (name or "").strip()
+        if not name:
+            raise DemoInputError("Enter a model: a local folder or a Hugging Face Hub id.")
+        with self._lock:
+            if name not in self._models:
+                self._models[name] = self._loader(name)
+                while len(self._models) > self._size:
+                    self._models.popitem(last=False)
+            self._models.move_to_end(name)
+            return self._models[name]
+
+
+def parse_drug_names(value: str | None) -> list[str]:
+    """Drug names typed by the user, separated by commas, semicolons or new lines."""
+    return [name.strip() for name in re.split(r"[,;\n]", value or "") if name.strip()]
+
+
+def given_drug_spans(text: str, names: list[str]) -> tuple[list[dict], str]:
+    """Mentions of the typed drug names in ``text``, and a note naming those that do not occur.
+
+    Matching is :class:`adekd.corpora.DrugLexicon`'s (case and hyphens ignored, token boundaries),
+    with no length or common-word filter since the user typed the names on purpose.
+    """
+    lexicon = DrugLexicon(names, min_length=1, exact_case_max_length=0, exclude=())
+    spans = lexicon.find(text)
+    found = {lexicon.canonical(span["text"]) for span in spans}
+    absent = [name for name in names if lexicon.canonical(name) not in found]
+    if not spans:
+        raise DemoInputError(f"None of the drugs given ({', '.join(names)}) occurs in the text.")
+    note = f"Not in the text, ignored: {', '.join(absent)}." if absent else ""
+    return spans, note
+
+
+def _friendly(empty: tuple) -> Callable:
+    """Run a callback; on failure return ``empty`` with a message in its first slot (the status).
+
+    :class:`DemoInputError` messages are shown as they are; anything else is logged with its
+    traceback on the server and shown as one line naming the error.
+    """
+
+    def decorate(callback: Callable) -> Callable:
+        @functools.wraps(callback)
+        def run(*args: Any) -> tuple:
+            try:
+                return callback(*args)
+            except DemoInputError as err:
+                return (f"**{err}**", *empty[1:])
+            except Exception as err:  # noqa: BLE001 - whatever fails, the page must keep working
+                logger.exception("%s failed", callback.__name__)
+                return (f"**Something went wrong: {type(err).__name__}: {err}**", *empty[1:])
+
+        return run
+
+    return decorate
+
+
+def read_upload(path: str | None, role: str) -> tuple[list[Record], list[str]]:
+    """Records of an uploaded JSONL and the problems of the lines skipped (with line numbers)."""
+    if not path:
+        raise DemoInputError(f"Upload a {role} JSONL file.")
+    name = Path(path).name
+    data = Path(path).read_bytes()
+    bad = data.find(b"\x00")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        bad = err.start if bad < 0 else min(bad, err.start)
+    if bad >= 0:
+        raise DemoInputError(
+            f"The {role} file {name!r} is not UTF-8 text (binary data at byte {bad}); "
+            "upload a JSONL file with one record per line."
+        )
+    report = ValidationReport()
+    records = read_jsonl(path, on_error="skip", report=report)
+    problems = [error.replace(os.fspath(path), name, 1) for error in report.errors]
+    if not records:
+        first = f": {problems[0]}" if problems else ""
+        raise DemoInputError(f"The {role} file {name!r} has no valid record{first}")
+    return records, problems
+
+
+def _write_report(report: dict) -> str:
+    path = Path(tempfile.mkdtemp(prefix="adekd-report-")) / "ade_f1_report.json"
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+def metric_rows(results: dict) -> list[list]:
+    """One row per unit (pairs, drugs, ADEs): strict and lenient P/R/F1 in %, then the counts."""
+    rows = []
+    for label, prefix in (("(drug, ADE) pairs", ""), ("drug mentions", "drug_"), ("ADE mentions", "ade_")):
+        row: list = [label]
+        for matching in ("strict", "lenient"):
+            row += [round(100 * results[f"{prefix}{matching}_{m}"], 2) for m in ("precision", "recall", "f1")]
+        rows.append(row + [results[f"{prefix}num_predicted"], results[f"{prefix}num_gold"]])
+    return rows
+
+
+def build_demo(model: str | os.PathLike | None = None, config: DemoConfig | None = None) -> gr.Blocks:
+    """The whole app. ``model`` (else ``$ADEKD_MODEL``, else the published student) loads right away.
+
+    A model that cannot load does not stop the app: the page says why, and another model can be
+    typed in the model box.
+    """
+    config = config or DemoConfig()
+    model_name = resolve_model(model)
+    models = ModelCache(size=config.max_models)
+    model_note = ""
+    try:
+        models.get(model_name)
+    except DemoInputError as err:
+        logger.warning("%s", err)
+        model_note = f"**{err}** Type another model (a local folder or a Hub id) in the *Model* box."
+
+    with gr.Blocks(title="adekd: adverse drug events", analytics_enabled=False) as demo:
+        gr.Markdown(
+            "# adekd: adverse drug events, drug by drug\n"
+            "A small student distilled from an LLM finds the drugs in a biomedical sentence and, for "
+            "each drug, the adverse events it caused. Every drug gets its own view: "
+            f"<span style='background:{views.COLOR_MAP[views.DRUG]}'>&nbsp;drug&nbsp;</span> and the "
+            f"<span style='background:{views.COLOR_MAP[views.ADE]}'>&nbsp;ADEs&nbsp;</span> it caused "
+            f"(<span style='background:{views.COLOR_MAP[views.OTHER_DRUG]}'>&nbsp;other drugs&nbsp;</span> "
+            "in grey)."
+        )
+        with gr.Row():
+            model_box = gr.Textbox(
+                value=model_name, label="Model", info="A student folder or a Hub id", scale=3, elem_id="model"
+            )
+            threshold = gr.Slider(
+                0.0,
+                1.0,
+                value=config.threshold,
+                step=0.05,
+                label="ADE confidence threshold",
+                info="ADEs scoring lower are hidden (Extract) or dropped (Evaluate)",
+                scale=2,
+                elem_id="threshold",
+            )
+        gr.Markdown(model_note, elem_id="model-status")
+        with gr.Tabs():
+            with gr.Tab("Extract", id="extract"):
+                _extract_tab(models, model_box, threshold, config)
+            with gr.Tab("Evaluate", id="evaluate"):
+                _evaluate_tab(models, model_box, threshold, config)
+    demo.queue(max_size=config.max_queue, default_concurrency_limit=config.concurrency_limit)
+    return demo
+
+
+def _extract_tab(models: ModelCache, model_box: gr.Textbox, threshold: gr.Slider, config: DemoConfig) -> None:
+    with gr.Row():
+        with gr.Column(scale=3):
+            text = gr.Textbox(
+                label="Text", lines=3, placeholder="Paste a sentence from a case report", elem_id="text"
+            )
+        with gr.Column(scale=2):
+            drugs_given = gr.Textbox(
+                label="Drugs given (optional)",
+                placeholder="e.g. aspirin, ibuprofen",
+                info="Names separated by commas; empty: the model finds the drugs",
+                elem_id="drugs-given",
+            )
+            button = gr.Button("Extract", variant="primary", elem_id="extract-button")
+    gr.Examples(EXAMPLES, inputs=[text, drugs_given], label="Examples")
+    status = gr.Markdown(label="status", elem_id="extract-status")
+    result = gr.State(None)  # the unfiltered record and the notes about its input, for the slider
+    views_state = gr.State([])
+
+    @gr.render(inputs=views_state)
+    def _drug_views(drug_views: list[dict]) -> None:
+        for index, view in enumerate(drug_views):
+            gr.HighlightedText(
+                view["segments"],
+                label=view["title"],
+                color_map=views.COLOR_MAP,
+                elem_classes=["drug-view"],
+                key=f"drug-view-{index}",
+            )
+
+    table = gr.Dataframe(
+        headers=views.TABLE_HEADERS, interactive=False, label="(drug, ADE) pairs", elem_id="pairs"
+    )
+    with gr.Accordion("Raw record (JSON)", open=False):
+        record_json = gr.JSON(label="record", elem_id="record")
+
+    def show(record: Record, notes: list[str], cut: float) -> tuple:
+        kept = views.filter_by_score(record, cut)
+        if kept["drugs"]:
+            counts = f"{views.count(len(kept['drugs']), 'drug')}, {views.count(len(kept['ades']), 'ADE')}"
+            summary = f"{counts} scoring at least {cut:.2f}."
+        else:
+            summary = "No drug found: name the drugs in *Drugs given* to ask about them."
+        drug_views = [{"title": v.title, "segments": v.segments} for v in views.drug_views(kept)]
+        return "\n\n".join([summary, *notes]), drug_views, views.pair_rows(kept), kept
+
+    @_friendly(("", None, [], [], None))
+    def run_extract(value: str, drug_names: str, name: str, cut: float) -> tuple:
+        if not value or not value.strip():
+            raise DemoInputError("Enter a sentence to analyse.")
+        value, cap_note = views.cap_text(value, config.max_chars)
+        notes = [cap_note] if cap_note else []
+        names = parse_drug_names(drug_names)
+        drugs = None
+        if names:
+            drugs, absent_note = given_drug_spans(value, names)
+            notes += [absent_note] if absent_note else []
+        record = extract(value, model=models.get(name), drugs=[drugs])
+        status, drug_views, rows, kept = show(record, notes, cut)
+        return status, {"record": record, "notes": notes}, drug_views, rows, kept
+
+    @_friendly(("", [], [], None))
+    def rethreshold(last: dict | None, cut: float) -> tuple:
+        if last is None:
+            return "", [], [], None
+        return show(last["record"], last["notes"], cut)
+
+    inputs = [text, drugs_given, model_box, threshold]
+    outputs = [status, result, views_state, table, record_json]
+    limit = {"concurrency_limit": config.concurrency_limit, "concurrency_id": "model"}
+    button.click(run_extract, inputs, outputs, api_name="extract", **limit)
+    text.submit(run_extract, inputs, outputs, api_visibility="private", **limit)
+    threshold.release(
+        rethreshold, [result, threshold], [status, views_state, table, record_json], api_visibility="private"
+    )
+
+
+def _evaluate_tab(
+    models: ModelCache, model_box: gr.Textbox, threshold: gr.Slider, config: DemoConfig
+) -> None:
+    gr.Markdown(
+        "Score a model with the `ade_f1` metric: upload gold records (JSONL, one record per line, "
+        "the shape `adekd` writes) and the predicted records, or only the gold file and the app "
+        "predicts with the model above. Records are paired by `id`."
+    )
+    with gr.Row():
+        gold_file = gr.File(label="Gold JSONL", file_types=[".jsonl", ".json", ".txt"], elem_id="gold-file")
+        pred_file = gr.File(
+            label="Predicted JSONL (optional)", file_types=[".jsonl", ".json", ".txt"], elem_id="pred-file"
+        )
+    with gr.Row():
+        use_gold_drugs = gr.Checkbox(
+            value=True, label="When predicting, give the model the gold drugs", elem_id="use-gold-drugs"
+        )
+        matching = gr.Radio(
+            ["strict", "lenient"], value="strict", label="Errors listed under", elem_id="matching"
+        )
+        button = gr.Button("Evaluate", variant="primary", elem_id="evaluate-button")
+    status = gr.Markdown(label="status", elem_id="evaluate-status")
+    table = gr.Dataframe(
+        headers=METRIC_HEADERS, interactive=False, label="Micro P / R / F1 (%)", elem_id="metrics"
+    )
+    errors = gr.HTML(elem_id="errors")
+    report_file = gr.File(label="Report (JSON)", interactive=False, elem_id="report")
+
+    @_friendly(("", [], "", None))
+    def run_evaluate(
+        gold_path: str | None,
+        pred_path: str | None,
+        gold_drugs: bool,
+        error_matching: str,
+        name: str,
+        cut: float,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 - gradio's way to ask for progress
+    ) -> tuple:
+        gold, problems = read_upload(gold_path, "gold")
+        notes = [f"Gold: {len(gold)} records."]
+        if pred_path:
+            predictions, pred_problems = read_upload(pred_path, "predicted")
+            problems += pred_problems
+            notes.append(f"Predictions: {len(predictions)} records from {Path(pred_path).name!r}.")
+        else:
+            if len(gold) > config.max_eval_records:
+                notes.append(
+                    f"Only the first {config.max_eval_records:,} of {len(gold):,} gold records were "
+                    "predicted and scored (the demo's limit); upload predictions to score them all."
+                )
+                gold = gold[: config.max_eval_records]
+            inputs = [{**r, "drugs": r["drugs"] if gold_drugs else []} for r in gold]
+            pipe = models.get(name)
+            predictions = extract(
+                inputs, model=pipe, batch_size=config.batch_size, ade_threshold=cut, progress=True
+            )
+            given = ", given the gold drugs" if gold_drugs else ""
+            notes.append(f"Predictions: made by `{name}`{given}, ADEs scoring at least {cut:.2f}.")
+        try:
+            results = score(predictions, gold, return_per_record=True)
+        except ValueError as err:
+            raise DemoInputError(f"The files cannot be scored together: {err}") from None
+        if results["num_missing_predictions"]:
+            notes.append(
+                f"{results['num_missing_predictions']} gold records had no prediction and count as "
+                "predicting nothing."
+            )
+        if problems:
+            notes.append(
+                f"Skipped {views.count(len(problems), 'broken line')} (the rest was scored):\n\n"
+                + "\n".join(f"- {p}" for p in problems[:20])
+            )
+        per_record = results.pop("per_record")
+        error_listing, num_wrong = views.error_html(per_record, error_matching, config.max_error_sentences)
+        notes.insert(
+            0,
+            f"Strict pair F1 **{100 * results['strict_f1']:.2f}**, lenient pair F1 "
+            f"**{100 * results['lenient_f1']:.2f}**; {views.count(num_wrong, 'sentence')} with "
+            f"{error_matching} errors.",
+        )
+        report = {
+            "metrics": results,
+            "notes": notes,
+            "skipped_lines": problems,
+            "config": asdict(config),
+            "per_record": per_record,
+        }
+        return "\n\n".join(notes), metric_rows(results), error_listing, _write_report(report)
+
+    button.click(
+        run_evaluate,
+        [gold_file, pred_file, use_gold_drugs, matching, model_box, threshold],
+        [status, table, errors, report_file],
+        api_name="evaluate",
+        concurrency_limit=config.concurrency_limit,
+        concurrency_id="model",
+    )
+
+
+def launch_demo(
+    model: str | os.PathLike | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    config: DemoConfig | None = None,
+    block: bool = True,
+) -> gr.Blocks:
+    """Build and serve the app; ``host`` None means ``$GRADIO_SERVER_NAME`` or 127.0.0.1, ``port`` None
+    means ``$GRADIO_SERVER_PORT`` or the first free port from 7860 (what a Space expects)."""
+    config = config or DemoConfig()
+    demo = build_demo(model, config)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        max_file_size=config.max_file_size,
+        prevent_thread_lock=not block,
+        show_error=False,
+        quiet=False,
+    )
+    return demo
