@@ -737,7 +737,7 @@ def model_card(
         eval_results=eval_results or None,
     )
     encoder = config.get("encoder") or {}
-    parameters = (metrics.get("parameters") or {}).get("total") or _count_parameters(folder)
+    trained = metrics.get("parameters") or {}
     architecture = {
         "architecture": config.get("architecture"),
         "drug-token fusion": config.get("fusion") if config.get("architecture") == "drug_centric" else None,
@@ -745,7 +745,8 @@ def model_card(
         "encoder type": encoder.get("model_type"),
         "encoder layers": encoder.get("num_hidden_layers"),
         "hidden size": encoder.get("hidden_size"),
-        "parameters": parameters,
+        "parameters": _count_parameters(folder),
+        "parameters trained": trained.get("trainable") if training.get("lora") else None,
     }
     hyperparameters = {name: training.get(name) for name in HYPERPARAMETERS if name in training}
     if training.get("lora"):
@@ -843,7 +844,9 @@ def publish_model(
             dataset_id=dataset_id,
             adapter_dir=ADAPTER_DIR if include_adapter else None,
         )
-        _copy_files(source, staging, names + ([ADAPTER_DIR] if include_adapter else []))
+        _copy_files(source, staging, names)
+        if include_adapter:  # peft's own README there is an empty template: the repo card covers it
+            shutil.copytree(adapter, staging / ADAPTER_DIR, ignore=shutil.ignore_patterns("README.md"))
         card.save(staging / "README.md")
 
     _write_atomically(output, source, overwrite, fill)
@@ -959,10 +962,7 @@ def _write_atomically(output: Path, source: Path, overwrite: bool, fill: Any) ->
 
 
 def _copy_files(source: Path, target: Path, names: Iterable[str]) -> None:
+    """Copy the files ``names`` (those that exist) from ``source`` into ``target``."""
     for name in names:
-        src = source / name
-        if src.is_dir():
-            shutil.copytree(src, target / name)
-        elif src.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target / name)
+        if (source / name).is_file():
+            shutil.copy2(source / name, target / name)

@@ -232,7 +232,8 @@ def test_lora_student_is_published_merged_with_the_adapter_optional(tmp_path, se
 
     assert set(published_files(merged)) == STUDENT_FILES
     assert {p.split("/")[0] for p in published_files(with_adapter)} == STUDENT_FILES | {"adapter"}
-    assert (with_adapter / "adapter" / "adapter_config.json").is_file()
+    adapter_files = set(published_files(with_adapter / "adapter"))
+    assert adapter_files == {"adapter_config.json", "adapter_model.safetensors"}  # not peft's empty card
     assert "adapters merged into the" in ModelCard.load(merged / "README.md").text
     assert "`adapter/`" in ModelCard.load(with_adapter / "README.md").text
 
