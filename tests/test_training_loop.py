@@ -144,14 +144,20 @@ def test_fresh_run_refuses_a_folder_with_checkpoints(encoder, data, tmp_path):
         train(config)
 
 
-def test_max_steps_and_gradient_accumulation(encoder, data, tmp_path):
+def test_max_steps_and_gradient_accumulation_from_an_init_folder(encoder, data, tmp_path):
+    from adekd.modeling import init_student
+
+    start = init_student(tmp_path / "init", encoder, fusion="product")
     config = _config(encoder, data, tmp_path / "run", max_steps=4, gradient_accumulation_steps=2)
+    config = dataclasses.replace(config, encoder=None, init=str(start))
     metrics = train(config)
     assert metrics["training"]["global_step"] == 4
     # 20 sentences in 5 batches of 4: an epoch is 3 optimizer steps (2 + 2 + 1 batches), so step 4 is
     # the first two batches of epoch 2.
     assert metrics["training"]["sentences_seen"] == 20 + 8
     assert [(h["epoch"], h["step"]) for h in metrics["dev_history"]] == [(1, 3), (1, 4)]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["fusion"] == "product"
+    assert metrics["encoder"] == str(encoder)
 
 
 def test_not_an_encoder_is_refused_before_training(data, tmp_path, capsys):

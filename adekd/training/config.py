@@ -19,6 +19,14 @@ CONFIG_NAME = "training_config.json"
 
 DEFAULT_LORA_TARGET_MODULES = ("query", "value")
 
+SELECTION_METRICS = frozenset(
+    f"{unit}{matching}_{measure}"
+    for unit in ("", "drug_", "ade_")
+    for matching in ("strict", "lenient")
+    for measure in ("f1", "precision", "recall")
+)
+"""``ade_f1`` values that can pick the best checkpoint (pairs have no prefix)."""
+
 RESUME_FREE_FIELDS = frozenset({"resume", "output_dir", "num_workers", "logging_steps"})
 """Fields a resumed run may change: they decide where and how it runs, not what it computes."""
 
@@ -186,6 +194,11 @@ class TrainingConfig:
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise TrainingConfigError(
                 f"--mixed-precision must be no, bf16 or fp16, got {self.mixed_precision!r}"
+            )
+        if self.metric_for_best_model not in SELECTION_METRICS:
+            raise TrainingConfigError(
+                f"--metric-for-best-model {self.metric_for_best_model!r} is not an ade_f1 value; "
+                f"choose one of {', '.join(sorted(SELECTION_METRICS))}"
             )
         if self.lora and not self.lora_target_modules:
             raise TrainingConfigError("--lora needs at least one --lora-target-modules name")

@@ -209,15 +209,6 @@ def _hardware(accelerator: Accelerator) -> dict[str, Any]:
     return info
 
 
-def _dev_metric(metrics: dict[str, Any], name: str) -> float:
-    if name not in metrics:
-        raise TrainingConfigError(
-            f"--metric-for-best-model {name}: ade_f1 has no such value; choose one of "
-            f"{', '.join(sorted(k for k in metrics if k.endswith('_f1')))}"
-        )
-    return float(metrics[name])
-
-
 def train(config: TrainingConfig) -> dict[str, Any]:
     """Train a student as ``config`` says and write it to ``config.output_dir``; returns ``metrics.json``.
 
@@ -299,7 +290,7 @@ def train(config: TrainingConfig) -> dict[str, Any]:
     def evaluate_and_select() -> bool:
         """Score dev, keep the best weights, and say whether to stop early."""
         metrics = _scalar(evaluate(accelerator, model, proc, dev_set))
-        value = _dev_metric(metrics, config.metric_for_best_model)
+        value = float(metrics[config.metric_for_best_model])
         state.dev_history.append({"epoch": state.epoch, "step": state.global_step, **metrics})
         accelerator.log({f"dev/{k}": v for k, v in metrics.items()}, step=state.global_step)
         if state.best_metric is None or value > state.best_metric:
