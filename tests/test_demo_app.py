@@ -92,8 +92,10 @@ def test_load_model_gives_an_extraction_pipeline(tiny_trained_student):
     assert pipe(RECORDS[0]["text"])["ades"][0]["text"] == "Acute hepatitis"
 
 
-def test_model_calls_queue_under_one_concurrency_limit():
-    demo = build_demo("/no/such/student", DemoConfig(concurrency_limit=3, max_queue=5))  # serves anyway
+def test_the_app_serves_without_its_model_and_queues_model_calls_under_one_limit():
+    demo = build_demo("/no/such/student", DemoConfig(concurrency_limit=3, max_queue=5))
+    note = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "model-status")
+    assert note.value.startswith("**Model folder '/no/such/student' does not exist.** Type another model")
     named = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name in ("extract", "evaluate")}
     assert set(named) == {"extract", "evaluate"}
     assert {fn.concurrency_id for fn in named.values()} == {"model"}
