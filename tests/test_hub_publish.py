@@ -7,6 +7,7 @@ students from the real training loop (two steps on a tiny BERT); round trips run
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -78,13 +79,18 @@ def fake_hub(monkeypatch, tmp_path):
     yield from install_fake_hub(monkeypatch, tmp_path)
 
 
-def run_python(code: str) -> str:
+def run_python(code: str, cwd=None) -> str:
     """Run ``code`` in a fresh interpreter (no state from this process) and return its stdout."""
     result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300, cwd=cwd
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
+
+
+def card_snippets(repo) -> list[str]:
+    """The ```python blocks of a published card, as a reader would copy them."""
+    return re.findall(r"```python\n(.*?)```", (repo / "README.md").read_text(), flags=re.DOTALL)
 
 
 def assert_no_secrets(folder):
@@ -161,19 +167,19 @@ def test_published_silver_dataset_loads_back_in_a_fresh_process(silver, tmp_path
     repo = publish(silver, tmp_path / "repo").folder
     source = datasets.load_dataset(str(silver), split="train")
 
-    out = run_python(
-        f"""
-        import json, datasets
-        data = datasets.load_dataset({str(repo)!r})
-        print(json.dumps({{"splits": list(data), "features": data["train"].features.to_dict(),
-                          "rows": data["train"].to_list()}}))
-        """
-    )
+    (snippet,) = card_snippets(repo)  # load_dataset("repo"): run it beside the folder, as written
+    check = """
+import json
+print(json.dumps({"splits": list(dataset), "features": dataset["train"].features.to_dict(),
+                  "rows": dataset["train"].to_list(), "record": record["id"]}))
+"""
+    out = run_python(snippet + check, cwd=tmp_path)
 
     loaded = json.loads(out.strip().splitlines()[-1])
     assert loaded["splits"] == ["train"]
     assert loaded["features"] == source.features.to_dict()
     assert loaded["rows"] == source.to_list()
+    assert loaded["record"] == source[0]["id"]
 
 
 # --- students ----------------------------------------------------------------------------------------
@@ -243,23 +249,19 @@ def test_published_student_loads_back_in_a_fresh_process(student, tmp_path):
     repo = publish(student, tmp_path / "repo").folder
     sentence = "The patient developed nausea while taking aspirin daily."
 
+    with_adekd, without_adekd = card_snippets(repo)  # model="repo": run them beside the folder, as written
+    check = f"""
+import json
+published = extractor({sentence!r})
+original = pipeline("ade-extraction", model={str(student)!r})({sentence!r})
+print(json.dumps({{"class": type(model).__name__, "same": published == original, "record": published}}))
+"""
     out = run_python(
-        f"""
-        import json, sys
-        from transformers import AutoModel
-        remote = AutoModel.from_pretrained({str(repo)!r}, trust_remote_code=True)
-        assert "adekd" not in sys.modules, "trust_remote_code must not need adekd"
-        import adekd
-        from transformers import pipeline
-        published = pipeline("ade-extraction", model={str(repo)!r})({sentence!r})
-        original = pipeline("ade-extraction", model={str(student)!r})({sentence!r})
-        print(json.dumps({{"class": type(remote).__name__, "same": published == original,
-                          "record": published}}))
-        """
+        without_adekd + 'import sys\nassert "adekd" not in sys.modules\n' + with_adekd + check, cwd=tmp_path
     )
 
     result = json.loads(out.strip().splitlines()[-1])
-    assert result["class"] == "AdeStudentForExtraction"
+    assert result["class"] == "AdeStudentForExtraction"  # loaded through trust_remote_code, without adekd
     assert result["same"] and result["record"]["text"] == sentence
 
 
