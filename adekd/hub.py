@@ -528,13 +528,16 @@ def publish_dataset(
     license: str = "unknown",
     pretty_name: str | None = None,
     gold: str | os.PathLike | None = None,
+    teacher_eval: Mapping[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write a silver dataset folder (from ``adekd label``) as a dataset repo folder and return it.
 
     The repo holds the card, the records as parquet shards under ``data/``, and the run's
     ``run_summary.json`` and ``failures.jsonl`` so the recipe travels with the data. ``gold`` (any
-    corpus :func:`adekd.corpora.load_records` reads) measures the teacher's F1 for the card.
+    corpus :func:`adekd.corpora.load_records` reads) measures the teacher's F1 for the card;
+    ``teacher_eval`` gives it when it was measured elsewhere (``adekd distill`` scores the teacher on
+    held-out gold sentences that are not in the silver set), shaped like :func:`teacher_evaluation`'s.
     """
     import datasets
 
@@ -549,7 +552,6 @@ def publish_dataset(
         raise PublishError(f"{source}: `load_dataset` cannot read it ({type(err).__name__}: {err})") from err
     failures_path = source / FAILURES_FILE
     failures = read_jsonl(failures_path, validate=False) if failures_path.is_file() else []
-    teacher_eval = None
     if gold is not None:
         silver = [record for split in data.values() for record in dataset_to_records(split, validate=False)]
         teacher_eval = teacher_evaluation(silver, failures, gold)
