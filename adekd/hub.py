@@ -553,6 +553,8 @@ def publish_dataset(
     failures_path = source / FAILURES_FILE
     failures = read_jsonl(failures_path, validate=False) if failures_path.is_file() else []
     if gold is not None:
+        if teacher_eval is not None:
+            raise PublishError("give gold (to measure the teacher) or teacher_eval (measured), not both")
         silver = [record for split in data.values() for record in dataset_to_records(split, validate=False)]
         teacher_eval = teacher_evaluation(silver, failures, gold)
     load_id = repo_id or output.name
