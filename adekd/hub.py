@@ -895,6 +895,7 @@ def publish(
     license: str | None = None,
     pretty_name: str | None = None,
     gold: str | os.PathLike | None = None,
+    teacher_eval: Mapping[str, Any] | None = None,
     base_model: str | None = None,
     dataset_id: str | None = None,
     include_adapter: bool = False,
@@ -902,12 +903,13 @@ def publish(
     """Publish a silver dataset or student folder to ``output`` and, with ``push_to_hub``, to the Hub.
 
     ``output`` is laid out exactly like the Hub repo, so what is uploaded is what can be inspected
-    (and loaded) first. ``pretty_name`` and ``gold`` apply to datasets (:func:`publish_dataset`),
-    ``base_model``, ``dataset_id`` and ``include_adapter`` to students (:func:`publish_model`).
+    (and loaded) first. ``pretty_name``, ``gold`` and ``teacher_eval`` apply to datasets
+    (:func:`publish_dataset`), ``base_model``, ``dataset_id`` and ``include_adapter`` to students
+    (:func:`publish_model`).
     The repo id and the token are checked before any work, so a bad one fails fast.
     """
     kind = artifact_kind(source)
-    dataset_options = {"pretty_name": pretty_name, "gold": gold}
+    dataset_options = {"pretty_name": pretty_name, "gold": gold, "teacher_eval": teacher_eval}
     model_options = {"base_model": base_model, "dataset_id": dataset_id, "include_adapter": include_adapter}
     misplaced = [
         name for name, value in (model_options if kind == "dataset" else dataset_options).items() if value
