@@ -223,13 +223,14 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     extract = sub.add_parser(
         "extract",
         help="extract drugs and their ADEs from texts with a student",
-        description="Run a student over texts and write one JSONL record per text, in input order. IN is a "
-        "text file (one text per line), a JSONL file of records (a string 'text'; non-empty 'drugs' are "
-        "used as given; other fields are kept) or a PubTator file; .gz works. Texts longer than the "
+        description="Run a student over texts and write one JSONL record per text, in input order. IN is "
+        "any source `adekd corpus stats` reads: a text file (one text per line), a JSONL of texts, a "
+        "PubTator file (these stream; .gz works), or records (JSONL with drugs, SpERT JSON, dataset "
+        "folder), whose non-empty drugs are used as given and other fields kept. Texts longer than the "
         "encoder window are split into overlapping windows and merged.",
     )
     extract.add_argument("--model", required=True, help="student folder or Hub id")
-    extract.add_argument("--input", required=True, help="texts: .txt, .jsonl or PubTator (optionally .gz)")
+    extract.add_argument("--input", required=True, help="texts or records (see above)")
     extract.add_argument("--output", required=True, help="JSONL file of records to write")
     extract.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
     extract.add_argument(
@@ -242,6 +243,12 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     extract.add_argument("--max-length", type=int, help="tokens per window (default: the encoder's limit)")
     extract.add_argument("--stride", type=int, help="tokens shared by consecutive windows (default 128)")
     extract.add_argument("--split-sentences", action="store_true", help="split each text line into sentences")
+    extract.add_argument(
+        "--find-drugs",
+        action="store_true",
+        help="let the student find the drugs even where input records give them (to score it end to end "
+        "on a gold file)",
+    )
     extract.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: cpu, or GPU 0 if any)")
     extract.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), help="weights precision")
     extract.set_defaults(func=_run_extract)
@@ -263,6 +270,7 @@ def _run_extract(args: argparse.Namespace) -> None:
             args.input,
             args.output,
             split_sentences=args.split_sentences or None,
+            keep_drugs=not args.find_drugs,
             batch_size=args.batch_size,
             drug_lexicon=lexicon,
             drug_threshold=args.drug_threshold,
@@ -496,6 +504,83 @@ def _run_demo(args: argparse.Namespace) -> None:
         raise CLIError(f"--port {args.port}: {err}") from None
 
 
+def _add_distill(sub: argparse._SubParsersAction) -> None:
+    distill = sub.add_parser(
+        "distill",
+        help="label with a teacher, train a student on the silver labels, score both on gold, publish both",
+        description="The whole distillation in one command: the teacher labels the input sentences (answers "
+        "cached as they arrive), the student trains on the silver labels, both are scored with ade_f1 on the "
+        "same gold sentences (never trained on), and the silver dataset and the student are written as "
+        "Hub-ready folders with cards (OUTPUT/hub/). Every stage is skipped when its output exists with the "
+        "same inputs and resumed when it was cut short. With no arguments it runs the embedded teacher "
+        "(SmolLM2) and student (MiniLM) on the default input, offline. Flags override --config.",
+    )
+    distill.add_argument("--config", help="YAML file of settings (see `adekd.distill.DistillConfig`)")
+    distill.add_argument("--output", dest="output_dir", help="run folder (default ./adekd-run)")
+    distill.add_argument("--input", help="unlabeled sentences, any `adekd label` input (default: embedded)")
+    distill.add_argument("--gold", help="labeled records scoring teacher and student (default: embedded)")
+    distill.add_argument("--max-sentences", type=int, help="label at most this many input sentences")
+    distill.add_argument("--max-gold", type=int, help="score on at most this many gold records")
+    distill.add_argument(
+        "--split-sentences", action="store_true", default=None, help="split input texts into sentences"
+    )
+    distill.add_argument(
+        "--min-silver-records", type=int, help="fewer silver records stop the run (default 20)"
+    )
+    distill.add_argument(
+        "--teacher", choices=("local", "openai", "vllm"), help="teacher backend (default local)"
+    )
+    distill.add_argument(
+        "--model", help="teacher model (default: packaged SmolLM2, or gpt-4o-mini for openai)"
+    )
+    distill.add_argument(
+        "--base-url", help="OpenAI-compatible server URL (vllm serve, transformers serve, ...)"
+    )
+    distill.add_argument("--prompt", help="zero-shot, few-shot or a template file (default few-shot)")
+    distill.add_argument("--concurrency", type=int, help="teacher requests in flight")
+    distill.add_argument(
+        "--simulated-noise",
+        type=float,
+        help="simulated teacher: corrupt the labeled input's own labels at this noise level (for studies)",
+    )
+    distill.add_argument("--encoder", help="student encoder path or Hub id (default: packaged MiniLM)")
+    distill.add_argument("--epochs", type=int, help="student training epochs")
+    distill.add_argument("--push-to-hub", help="also upload the student to this Hub repo")
+    distill.add_argument(
+        "--dataset-repo", help="Hub repo of the silver dataset (default: <push-to-hub>-silver)"
+    )
+    distill.add_argument("--private", action="store_true", default=None, help="create the Hub repos private")
+    distill.add_argument("--force", action="store_true", help="rerun every stage, even those up to date")
+    distill.set_defaults(func=_run_distill)
+
+
+def _run_distill(args: argparse.Namespace) -> None:
+    from adekd.distill import DistillConfigError, DistillError, distill
+    from adekd.distill.config import load_config
+
+    top = ("output_dir", "input", "gold", "max_sentences", "max_gold", "split_sentences")
+    top += ("min_silver_records", "simulated_noise")
+    overrides = {
+        **{key: getattr(args, key) for key in top},
+        "teacher": {
+            key: getattr(args, key) for key in ("teacher", "model", "base_url", "prompt", "concurrency")
+        },
+        "student": {"encoder": args.encoder, "epochs": args.epochs},
+        "publish": {
+            "push_to_hub": args.push_to_hub,
+            "dataset_repo": args.dataset_repo,
+            "private": args.private,
+        },
+    }
+    try:
+        result = distill(load_config(args.config, overrides), force=args.force)
+    except (DistillConfigError, DistillError) as err:
+        raise CLIError(str(err)) from None
+    print(result.table())
+    print(f"summary: {result.output_dir / 'summary.json'}")
+    print(f"open the demo on the student: {result.summary['demo']}")
+
+
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_corpus,
     _add_evaluate,
@@ -505,6 +590,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_train,
     _add_label,
     _add_demo,
+    _add_distill,
 ]
 
 

@@ -1,0 +1,195 @@
+"""The distillation run's configuration: one dataclass that nests the stages' own configurations.
+
+A run is fully described by :class:`DistillConfig`: where the sentences and the gold set come
+from, the teacher (:class:`adekd.teacher.LabelConfig`, the same fields as ``adekd label``), the
+student (:class:`adekd.training.TrainingConfig`, the same fields as ``adekd train``) and where to
+publish. A YAML file holds the same names::
+
+    input: sentences.txt          # text, JSONL, PubTator, records, dataset folder, ADE corpus folder
+    gold: gold.jsonl              # labeled records that score teacher and student (never trained on)
+    output_dir: runs/ade
+    teacher: {teacher: openai, model: gpt-4o-mini, prompt: few-shot, concurrency: 16}
+    student: {encoder: microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext, epochs: 5}
+    publish: {push_to_hub: me/ade-student}
+
+Fields left out keep the defaults, which run the embedded teacher and student on the embedded
+default input (see :mod:`adekd.distill.inputs`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from adekd.teacher.run import LabelConfig
+from adekd.training.config import TrainingConfig
+
+DEFAULT_OUTPUT_DIR = "./adekd-run"
+
+STUDENT_FIELDS_SET_BY_DISTILL = ("train", "output_dir", "test", "resume")
+"""Student fields the run fills in itself: the silver data, the student folder, the gold set, resume."""
+
+
+class DistillConfigError(ValueError):
+    """A configuration that cannot run; the message names the field (or flag) and the fix."""
+
+
+def default_teacher() -> LabelConfig:
+    """The embedded teacher, tuned for a CPU: SmolLM2 few-shot, short answers, no second try when cut.
+
+    SmolLM2's answers are about 30 tokens; the few that run on repeat items until ``max_tokens``
+    would cost a whole batch's decoding time each, so they are cut at 96 tokens and recorded as
+    failures rather than retried with twice the tokens.
+    """
+    return LabelConfig(teacher="local", prompt="few-shot", max_tokens=96, retry_truncated=False, batch_size=8)
+
+
+def default_student() -> TrainingConfig:
+    """The packaged MiniLM student; small silver sets train for more epochs, early stopping on silver dev."""
+    return TrainingConfig(epochs=8, batch_size=16, early_stopping_patience=3, save_total_limit=1)
+
+
+@dataclass
+class PublishConfig:
+    """Where the silver dataset and the student go besides ``OUTPUT/hub/`` (always written)."""
+
+    push_to_hub: str | None = None
+    """Hub repo id of the student (``user/name``); the silver dataset goes to ``dataset_repo``."""
+    dataset_repo: str | None = None
+    """Hub repo id of the silver dataset; default ``<push_to_hub>-silver``."""
+    private: bool = False
+    model_license: str = "apache-2.0"
+    dataset_license: str = "unknown"
+    """The silver labels inherit the input text's terms; ``unknown`` until the user says otherwise."""
+
+    def resolved_dataset_repo(self) -> str | None:
+        if self.dataset_repo:
+            return self.dataset_repo
+        return f"{self.push_to_hub}-silver" if self.push_to_hub else None
+
+
+@dataclass
+class DistillConfig:
+    """Everything ``adekd distill`` does; the defaults run the embedded teacher and student offline."""
+
+    input: str | None = None
+    """Unlabeled sentences (any ``adekd label`` input); ``None`` uses the embedded default input."""
+    gold: str | None = None
+    """Labeled records scoring teacher and student; ``None`` uses the default gold set with the
+    default input, and skips evaluation otherwise."""
+    output_dir: str = DEFAULT_OUTPUT_DIR
+    max_sentences: int | None = None
+    """Label at most this many input sentences (the first ones, after removing gold sentences)."""
+    max_gold: int | None = None
+    """Score on at most this many gold records (the first ones)."""
+    split_sentences: bool | None = None
+    """Split input texts into sentences (``None``: PubTator yes, other formats no)."""
+    min_silver_records: int = 20
+    """Fewer silver records than this stop the run before training, with the count needed."""
+    teacher: LabelConfig = field(default_factory=default_teacher)
+    simulated_noise: float | None = None
+    """Replace the teacher by a simulated one that corrupts the input's own gold labels at this
+    noise level (:class:`adekd.teacher.simulated.SimulatedTeacher`); the input must be labeled."""
+    simulated_seed: int = 0
+    student: TrainingConfig = field(default_factory=default_student)
+    publish: PublishConfig = field(default_factory=PublishConfig)
+
+    def validate(self) -> DistillConfig:
+        """Raise :class:`DistillConfigError` naming the field when a value cannot work."""
+        for name in ("max_sentences", "max_gold"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise DistillConfigError(f"{name} must be at least 1 (or left out), got {value}")
+        if self.min_silver_records < 2:
+            raise DistillConfigError(f"min_silver_records must be at least 2, got {self.min_silver_records}")
+        if self.simulated_noise is not None and self.simulated_noise < 0:
+            raise DistillConfigError(f"simulated_noise must be >= 0, got {self.simulated_noise}")
+        for name in STUDENT_FIELDS_SET_BY_DISTILL:
+            if getattr(self.student, name) not in (None, False):
+                raise DistillConfigError(
+                    f"student.{name} is set by adekd distill (silver data, student folder, gold set, "
+                    "resume); leave it out"
+                )
+        if self.simulated_noise is None:
+            try:
+                self.teacher.validate()
+            except ValueError as err:
+                raise DistillConfigError(f"teacher: {err}") from None
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], where: str = "config") -> DistillConfig:
+        """Build from nested dicts (a parsed YAML file); unknown keys are errors naming ``where``."""
+        if not isinstance(values, dict):
+            raise DistillConfigError(f"{where}: expected a mapping of settings, got {type(values).__name__}")
+        config = _apply(cls(), {k: v for k, v in values.items() if k not in _NESTED}, where)
+        for key in _NESTED:
+            if key in values:
+                base = getattr(config, key)
+                if key == "teacher" and isinstance(values[key], dict):
+                    base = teacher_defaults(values[key].get("teacher", "local"))
+                setattr(config, key, _apply(base, values[key], f"{where}: {key}"))
+        return config
+
+
+_NESTED = ("teacher", "student", "publish")
+
+
+def load_config(
+    path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
+) -> DistillConfig:
+    """The run configuration: defaults, then the YAML file at ``path``, then ``overrides`` (e.g. flags).
+
+    ``overrides`` has the file's shape; its nested ``teacher``/``student``/``publish`` settings are
+    merged into the file's, not substituted for them. Settings whose value is ``None`` are ignored.
+    """
+    values: dict[str, Any] = {}
+    where = "flags"
+    if path is not None:
+        import yaml
+
+        where = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                values = yaml.safe_load(handle) or {}
+        except OSError as err:
+            raise DistillConfigError(f"--config {where}: cannot read it ({err.strerror})") from None
+        except yaml.YAMLError as err:
+            raise DistillConfigError(f"--config {where}: not valid YAML ({err})") from None
+        if not isinstance(values, dict):
+            raise DistillConfigError(
+                f"--config {where}: expected a mapping of settings, got {type(values).__name__}"
+            )
+    for key, value in (overrides or {}).items():
+        if key in _NESTED:
+            given = {name: setting for name, setting in value.items() if setting is not None}
+            if given:
+                values[key] = {**(values.get(key) or {}), **given}
+        elif value is not None:
+            values[key] = value
+    return DistillConfig.from_dict(values, where)
+
+
+def teacher_defaults(teacher: str) -> LabelConfig:
+    """The starting teacher configuration: :func:`default_teacher` for ``local``, else ``LabelConfig``'s."""
+    return default_teacher() if teacher == "local" else LabelConfig(teacher=teacher)  # type: ignore[arg-type]
+
+
+def _apply(base: Any, values: Any, where: str) -> Any:
+    """``base`` with the settings of the mapping ``values``; unknown names are errors naming ``where``."""
+    if not isinstance(values, dict):
+        raise DistillConfigError(f"{where}: expected a mapping of settings, got {type(values).__name__}")
+    known = {f.name for f in dataclasses.fields(base)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise DistillConfigError(f"{where}: unknown setting(s) {unknown}; known: {sorted(known)}")
+    for key, value in values.items():
+        if key == "price_per_million" and isinstance(value, list):
+            value = tuple(value)
+        setattr(base, key, value)
+    return base
