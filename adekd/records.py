@@ -114,7 +114,8 @@ def validate_record(record: Any) -> Record:
         drug = ade.get("drug")
         if not isinstance(drug, int) or isinstance(drug, bool) or not 0 <= drug < len(drugs):
             raise RecordError(
-                f"record {record_id!r}: ADE {i} points at drug {drug!r}, but the record has {len(drugs)} drugs"
+                f"record {record_id!r}: ADE {i} points at drug {drug!r}, "
+                f"but the record has {len(drugs)} drugs"
             )
     record.setdefault("drugs", drugs)
     record.setdefault("ades", ades)
@@ -131,7 +132,9 @@ class ValidationReport:
 
     def summary(self, first: int = 5) -> str:
         shown = "; ".join(self.errors[:first])
-        return f"{self.kept} records kept, {self.skipped} invalid skipped" + (f" (first: {shown})" if shown else "")
+        return f"{self.kept} records kept, {self.skipped} invalid skipped" + (
+            f" (first: {shown})" if shown else ""
+        )
 
 
 def validate_records(
@@ -139,7 +142,7 @@ def validate_records(
     on_error: Literal["raise", "skip"] = "raise",
     report: ValidationReport | None = None,
 ) -> Iterator[Record]:
-    """Validate records lazily; with ``on_error="skip"`` invalid ones are dropped and counted in ``report``."""
+    """Validate records lazily; ``on_error="skip"`` drops invalid ones and counts them in ``report``."""
     report = report if report is not None else ValidationReport()
     for record in records:
         try:
@@ -153,8 +156,13 @@ def validate_records(
         report.kept += 1
 
 
-def new_record(record_id: str, text: str, drugs: list[Span] | None = None, ades: list[ADESpan] | None = None,
-               **extra: Any) -> Record:
+def new_record(
+    record_id: str,
+    text: str,
+    drugs: list[Span] | None = None,
+    ades: list[ADESpan] | None = None,
+    **extra: Any,
+) -> Record:
     """Build and validate a record; extra keyword arguments become extra top-level keys."""
     return validate_record({"id": record_id, "text": text, "drugs": drugs or [], "ades": ades or [], **extra})
 
@@ -174,7 +182,9 @@ def _drop_none_scores(record: dict) -> dict:
     return record
 
 
-def records_to_dataset(records: Iterable[Record], features: datasets.Features | None = None) -> datasets.Dataset:
+def records_to_dataset(
+    records: Iterable[Record], features: datasets.Features | None = None
+) -> datasets.Dataset:
     """Build a ``datasets.Dataset`` with explicit features; extra columns need their features in ``features``.
 
     Spans stay plain lists of dicts (``datasets.List``), so a row reads back as a record.
@@ -209,9 +219,12 @@ def dataset_to_records(dataset: datasets.Dataset, validate: bool = True) -> list
 # --- JSONL -----------------------------------------------------------------------------------
 
 
-def read_jsonl(path: str | os.PathLike, validate: bool = True,
-               on_error: Literal["raise", "skip"] = "raise",
-               report: ValidationReport | None = None) -> list[Record]:
+def read_jsonl(
+    path: str | os.PathLike,
+    validate: bool = True,
+    on_error: Literal["raise", "skip"] = "raise",
+    report: ValidationReport | None = None,
+) -> list[Record]:
     """Read records from JSONL; a broken line raises with its line number (or is skipped and counted)."""
     report = report if report is not None else ValidationReport()
     records: list[Record] = []
