@@ -76,36 +76,59 @@ def test_extract_text_lines_to_records_in_input_order(tiny_trained_student, tmp_
         assert all("score" in span for span in (*record["drugs"], *record["ades"]))
 
 
-def test_extract_jsonl_uses_given_drugs_and_keeps_other_fields(tiny_trained_student, tmp_path):
+def test_extract_records_use_given_drugs_and_keep_other_fields(tiny_trained_student, tmp_path):
     source = tmp_path / "in.jsonl"
     rows = [
-        {"id": "a", "text": RECORDS[1]["text"], "drugs": RECORDS[1]["drugs"][1:], "pmid": "123"},
-        {"text": RECORDS[2]["text"]},
-        {"text": ""},
+        {"id": "a", "text": RECORDS[1]["text"], "drugs": RECORDS[1]["drugs"][1:], "ades": [], "pmid": "123"},
+        {"id": "b", "text": RECORDS[2]["text"], "drugs": [], "ades": []},
+        {"id": "c", "text": "", "drugs": [], "ades": []},
     ]
     source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     output = tmp_path / "out.jsonl"
-    assert (
-        main(
-            ["extract", "--model", str(tiny_trained_student), "--input", str(source), "--output", str(output)]
-        )
-        == 0
-    )
+    args = ["extract", "--model", str(tiny_trained_student), "--input", str(source), "--output", str(output)]
+    assert main(args) == 0
     first, second, empty = read_jsonl(output)
     assert first["pmid"] == "123" and first["drugs"] == RECORDS[1]["drugs"][1:]
     assert [(a["drug"], a["text"]) for a in first["ades"]] == [(0, "hemorrhagic cystitis")]
-    assert second["id"] == "in-2" and len(second["drugs"]) == 2
-    assert empty == {"id": "in-3", "text": "", "drugs": [], "ades": []}
+    assert second["id"] == "b" and len(second["drugs"]) == 2  # no drugs given: found
+    assert empty == {"id": "c", "text": "", "drugs": [], "ades": []}
+    # --find-drugs ignores the given ones, to score the student end to end on a gold file
+    assert main([*args, "--find-drugs"]) == 0
+    assert [d["text"] for d in read_jsonl(output)[0]["drugs"]] == ["Methotrexate", "cyclophosphamide"]
+
+
+def test_extract_jsonl_of_texts_and_spert_json(tiny_trained_student, tmp_path):
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text(json.dumps({"text": RECORDS[0]["text"], "pmid": "9"}) + "\n", encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    assert (
+        main(
+            ["extract", "--model", str(tiny_trained_student), "--input", str(texts), "--output", str(output)]
+        )
+        == 0
+    )
+    (record,) = read_jsonl(output)
+    assert record["id"] == "texts-1" and [d["text"] for d in record["drugs"]] == ["amoxicillin"]
+    spert = tmp_path / "split.json"
+    tokens = RECORDS[0]["text"][:-1].split() + ["."]
+    spert.write_text(json.dumps([{"tokens": tokens, "entities": [], "relations": [], "orig_id": 7}]))
+    assert (
+        main(
+            ["extract", "--model", str(tiny_trained_student), "--input", str(spert), "--output", str(output)]
+        )
+        == 0
+    )
+    assert read_jsonl(output)[0]["id"] == "spert-7"
 
 
 @pytest.mark.parametrize(
     ("content", "extra", "message"),
     [
-        ('{"text": "fine"}\n{"text": 5}\n', [], "line 2: expected a JSON object with a string 'text'"),
+        ('{"text": "fine"}\n{"text": 5}\n', [], "line 2: no string field 'text'"),
         (
-            '{"text": "fine", "drugs": [{"start": 0, "end": 40}]}\n',
+            '{"id": "r", "text": "fine", "drugs": [{"text": "x", "start": 0, "end": 40}], "ades": []}\n',
             [],
-            "drug 0 span 0:40 outside text of length 4",
+            "line 1: record 'r': drug 0 span 0:40 outside text of length 4",
         ),
         ('{"text": "fine"}\n', ["--batch-size", "0"], "--batch-size must be at least 1"),
     ],

@@ -7,7 +7,6 @@ must not depend on.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterator
@@ -16,9 +15,7 @@ from typing import Any
 
 from transformers import AutoTokenizer
 
-from adekd.corpora import CorpusError, iter_texts
-from adekd.corpora.textio import iter_lines
-from adekd.corpora.texts import JSONL_SUFFIXES, source_stem
+from adekd.corpora import detect_source, iter_texts, load_records
 from adekd.modeling.modeling_adekd import AdeStudentForExtraction
 from adekd.modeling.pipeline_adekd import iter_extract
 from adekd.records import write_jsonl
@@ -76,30 +73,20 @@ def init_student(
 
 
 def iter_input_records(
-    path: str | os.PathLike, split_sentences: bool | None = None
+    source: str | os.PathLike, split_sentences: bool | None = None, keep_drugs: bool = True
 ) -> Iterator[dict[str, Any]]:
-    """Inputs of ``extract_file``, lazily: JSONL rows as they are, other files through ``iter_texts``.
+    """Inputs of ``extract_file``: any source ``adekd corpus stats`` reads, as records.
 
-    A JSONL row needs a string ``text``; its ``drugs`` (when non-empty) are used as given, and any
-    other field is carried to the output. Rows without ``id`` get ``"<file stem>-<line number>"``.
-    Plain text (one text per line) and PubTator files are read by :func:`adekd.corpora.iter_texts`.
+    Text (one per line), JSONL-of-texts and PubTator files stream through
+    :func:`adekd.corpora.iter_texts` (``split_sentences`` applies to them). Records JSONL, SpERT
+    splits, dataset folders and the ADE corpus go through :func:`adekd.corpora.load_records`; their
+    drugs are used as given unless ``keep_drugs=False`` (to score the student end to end on gold).
     """
-    path = Path(path)
-    if not path.name.endswith(JSONL_SUFFIXES):
-        yield from iter_texts(path, split_sentences=split_sentences)
+    if detect_source(source) in ("pubtator", "jsonl_texts", "text"):
+        yield from iter_texts(source, split_sentences=split_sentences)
         return
-    for line_no, line in iter_lines(path):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise CorpusError(f"{path} line {line_no}: not valid JSON ({err.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise CorpusError(f"{path} line {line_no}: expected a JSON object with a string 'text'")
-        if row.get("id") in (None, ""):
-            row["id"] = f"{source_stem(path)}-{line_no}"
-        yield row
+    for record in load_records(source):
+        yield record if keep_drugs else {**record, "drugs": []}
 
 
 def extract_file(
@@ -107,9 +94,10 @@ def extract_file(
     input_path: str | os.PathLike,
     output_path: str | os.PathLike,
     split_sentences: bool | None = None,
+    keep_drugs: bool = True,
     **extract_kwargs: Any,
 ) -> int:
-    """Run a student over a text, JSONL or PubTator file and write JSONL records in input order.
+    """Run a student over any source :func:`iter_input_records` reads; write JSONL records in input order.
 
     ``extract_kwargs`` go to :func:`adekd.iter_extract` (``batch_size``, ``drug_lexicon``, thresholds,
     ``device``, ``dtype``, ...). Returns the number of records written. Records stream into
@@ -118,7 +106,9 @@ def extract_file(
     """
     if os.path.abspath(input_path) == os.path.abspath(output_path):
         raise ValueError(f"output {output_path} would overwrite the input")
-    records = iter_extract(iter_input_records(input_path, split_sentences), model, **extract_kwargs)
+    records = iter_extract(
+        iter_input_records(input_path, split_sentences, keep_drugs), model, **extract_kwargs
+    )
     count = write_jsonl(records, output_path)
     logger.info("%d records written to %s", count, output_path)
     return count
