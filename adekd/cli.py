@@ -358,6 +358,12 @@ def _add_label(sub: argparse._SubParsersAction) -> None:
         help="do not retry an answer cut at --max-tokens with twice the tokens",
     )
     add("--seed", type=int)
+    add(
+        "--dtype",
+        default="bfloat16",
+        choices=["bfloat16", "float16", "float32"],
+        help="local teacher weights",
+    )
     add("--concurrency", type=int, default=8, help="requests in flight at once (default 8)")
     add("--batch-size", type=int, default=8, help="sentences per generate call of local/in-process teachers")
     add("--rpm", type=float, dest="requests_per_minute", help="requests-per-minute limit")
@@ -384,6 +390,8 @@ def _add_label(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_label(args: argparse.Namespace) -> None:
+    from dataclasses import fields
+
     from adekd.teacher import LabelConfig, label
     from adekd.teacher.backends import BackendError
     from adekd.teacher.cache import CacheError
@@ -395,38 +403,11 @@ def _run_label(args: argparse.Namespace) -> None:
         except ValueError:
             raise CLIError(f"--price {args.price!r}: expected two numbers, e.g. 0.15,0.60") from None
         price = (price_in, price_out)
-    names = (
-        "teacher",
-        "model",
-        "base_url",
-        "api_key_env",
-        "prompt",
-        "examples",
-        "num_examples",
-        "structured_output",
-        "constrain_quotes",
-        "temperature",
-        "max_tokens",
-        "retry_truncated",
-        "seed",
-        "concurrency",
-        "batch_size",
-        "requests_per_minute",
-        "tokens_per_minute",
-        "request_timeout",
-        "max_retries",
-        "cache",
-        "max_input_chars",
-        "split_sentences",
-        "lexicon",
-        "keep_duplicates",
-        "fuzzy_threshold",
-        "batch_api",
-        "batch_poll_interval",
-        "limit",
-        "progress",
-    )
-    config = LabelConfig(**{name: getattr(args, name) for name in names}, price_per_million=price)
+    # every LabelConfig field has a flag of the same name (dest); --price is parsed above
+    settings = {
+        field.name: getattr(args, field.name) for field in fields(LabelConfig) if hasattr(args, field.name)
+    }
+    config = LabelConfig(**settings, price_per_million=price)
     try:
         result = label(args.input, config)
     except (BackendError, CacheError, ValueError) as err:  # includes CorpusError, RecordError, PromptError

@@ -62,6 +62,7 @@ class FakeOpenAIServer:
         self.answered: list[str] = []
         self.faults: dict[str, list[Fault]] = {}
         self.hold_after: int | None = None
+        self.hold_batches = False
         self.release = threading.Event()
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
@@ -195,7 +196,7 @@ class FakeOpenAIServer:
                     batch = server.batches[match.group(1)]
                     if batch["status"] == "validating":
                         batch["status"] = "in_progress"
-                    elif batch["status"] == "in_progress":
+                    elif batch["status"] == "in_progress" and not server.hold_batches:
                         server._run_batch(batch)
                     self._send(200, batch)
                 elif match := re.fullmatch(r"/v1/files/([\w-]+)/content", self.path):

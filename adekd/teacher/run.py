@@ -93,6 +93,8 @@ class LabelConfig:
     retry_truncated: bool = True
     """Ask once more with twice ``max_tokens`` when an answer is cut at ``max_tokens``."""
     seed: int | None = None
+    dtype: str = "bfloat16"
+    """Weights dtype of the local transformers teacher (bfloat16, float16 or float32)."""
     concurrency: int = 8
     batch_size: int = 8
     """Sentences per generate call of in-process teachers (local, vLLM in-process)."""
@@ -160,6 +162,8 @@ class LabelConfig:
         """Raise ``ValueError`` naming the setting that cannot work."""
         if self.teacher not in TEACHERS:
             raise ValueError(f"teacher must be one of {', '.join(TEACHERS)}, got {self.teacher!r}")
+        if self.dtype not in ("bfloat16", "float16", "float32"):
+            raise ValueError(f"dtype must be bfloat16, float16 or float32, got {self.dtype!r}")
         for name in ("concurrency", "batch_size", "max_tokens", "max_input_chars"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -177,13 +181,16 @@ class LabelConfig:
 
     def decoding(self, max_tokens: int | None = None) -> dict[str, Any]:
         """The decoding parameters recorded with each label (and part of its cache key)."""
-        return {
+        params = {
             "temperature": self.temperature,
             "max_tokens": max_tokens or self.max_tokens,
             "seed": self.seed,
             "structured_output": self.resolved_structured(),
             "constrain_quotes": self.constrain_quotes,
         }
+        if self.teacher == "local":  # the weights' precision changes greedy answers
+            params["dtype"] = self.dtype
+        return params
 
 
 @dataclass
@@ -235,7 +242,9 @@ def build_backend(config: LabelConfig, cache: AnswerCache | None = None) -> Back
     if config.teacher == "local":
         from adekd.teacher.backends.transformers_local import TransformersBackend
 
-        return TransformersBackend(None if model == PACKAGED_TEACHER else model, batch_size=config.batch_size)
+        return TransformersBackend(
+            None if model == PACKAGED_TEACHER else model, batch_size=config.batch_size, dtype=config.dtype
+        )
     if config.transport == "vllm":
         from adekd.teacher.backends.vllm_local import VLLMBackend
 
