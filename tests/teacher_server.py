@@ -63,6 +63,9 @@ class FakeOpenAIServer:
         self.faults: dict[str, list[Fault]] = {}
         self.hold_after: int | None = None
         self.hold_batches = False
+        self.delay = 0.0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.release = threading.Event()
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
@@ -253,6 +256,17 @@ class FakeOpenAIServer:
                 if server.hold_after is not None and len(server.answered) >= server.hold_after:
                     server.release.wait(60)
                     return
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    time.sleep(server.delay)
+                    self._answer_chat(body, sentence)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer_chat(self, body: dict[str, Any], sentence: str) -> None:
                 if body.get("model") not in (server.models or (body.get("model"),)):
                     self._send(
                         404, {"error": {"message": f"The model `{body.get('model')}` does not exist."}}

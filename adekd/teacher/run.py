@@ -174,7 +174,7 @@ class LabelConfig:
         if not 0.0 < self.fuzzy_threshold <= 1.0:
             raise ValueError(f"fuzzy_threshold must be in (0, 1], got {self.fuzzy_threshold}")
         self.resolved_model()
-        if self.constrain_quotes and self.resolved_structured() == "none":
+        if self.resolved_structured() == "none" and self.constrain_quotes:
             raise ValueError("constrain_quotes needs a teacher that enforces the schema (openai or vllm)")
         if self.batch_api and self.teacher != "openai":
             raise ValueError("the Batch API is OpenAI's: use it with teacher='openai'")

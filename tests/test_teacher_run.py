@@ -1,0 +1,108 @@
+"""The labeling engine around the requests: input formats, splitting, lexicon, duplicates, concurrency."""
+
+from __future__ import annotations
+
+import datasets
+import pytest
+from corpora_fixtures import pubtator_text, write_spert
+from teacher_server import FakeOpenAIServer
+
+from adekd.corpora import load_records
+from adekd.teacher import LabelConfig, label, read_inputs
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+def config(server, tmp_path, **overrides):
+    settings = {"teacher": "openai", "model": "teacher", "base_url": server.url, "progress": False,
+                "cache": str(tmp_path / "cache.sqlite"), "retry_initial_delay": 0.01}  # fmt: skip
+    return LabelConfig(**{**settings, **overrides})
+
+
+def test_gold_corpus_input_keeps_its_ids_and_sends_only_text(server, tmp_path):
+    path = write_spert(tmp_path / "fold_test.json")
+    gold = load_records(path)
+    result = label(path, config(server, tmp_path))
+    assert [r["id"] for r in result.records] == [g["id"] for g in gold]  # scorable against the gold by id
+    assert sorted(server.request_counts()) == sorted(g["text"] for g in gold)
+    assert all(r["teacher"] == "openai" for r in result.records)
+    assert result.summary["corpus"]["source"] == str(path)
+
+
+def test_pubtator_is_split_into_sentences_with_document_offsets(server, tmp_path):
+    path = tmp_path / "docs.pubtator"
+    path.write_text(pubtator_text())
+    result = label(path, config(server, tmp_path))
+    assert [r["id"] for r in result.records][:2] == ["227508-s0", "227508-s1"]
+    document = "".join(pubtator_text().split("|t|")[1].split("\n")[0]) + " "
+    first = result.records[1]
+    assert first["doc_id"] == "227508" and first["doc_start"] == len(document)
+    result.save(tmp_path / "silver")
+    silver = datasets.load_dataset(str(tmp_path / "silver"))["train"]
+    assert silver.features["doc_start"] == datasets.Value("int32") and silver[1]["doc_start"] == len(document)
+
+
+def test_split_sentences_on_plain_text(tmp_path):
+    (tmp_path / "notes.txt").write_text("Aspirin was given. Then a rash appeared.\nWarfarin and bleeding.\n")
+    records = list(read_inputs(tmp_path / "notes.txt", split_sentences=True))
+    assert [(r["id"], r["text"], r["doc_start"]) for r in records] == [
+        ("notes-1-s0", "Aspirin was given.", 0),
+        ("notes-1-s1", "Then a rash appeared.", 19),
+        ("notes-2-s0", "Warfarin and bleeding.", 0),
+    ]
+    assert [r["id"] for r in read_inputs(tmp_path / "notes.txt")] == ["notes-1", "notes-2"]
+
+
+def test_lexicon_prefilter_skips_sentences_without_a_drug(server, tmp_path):
+    (tmp_path / "drugs.txt").write_text("# my lexicon\naspirin\nwarfarin\n")
+    texts = ["Aspirin and rash.", "Fever resolved spontaneously.", "Warfarin caused bleeding."]
+    result = label(texts, config(server, tmp_path, lexicon=str(tmp_path / "drugs.txt")))
+    assert set(server.request_counts()) == {texts[0], texts[2]}
+    assert result.summary["counts"]["skipped_no_drug"] == 1 and len(result.records) == 2
+
+
+def test_duplicates_are_labeled_once_and_optionally_kept_per_id(server, tmp_path):
+    inputs = [
+        {"id": "a", "text": "Aspirin and rash."},
+        {"id": "b", "text": "Aspirin and rash."},
+        {"id": "c", "text": ""},
+    ]
+    dropped = label(inputs, config(server, tmp_path))
+    kept = label(inputs, config(server, tmp_path, keep_duplicates=True))
+    assert server.request_counts() == {"Aspirin and rash.": 1}
+    assert [r["id"] for r in dropped.records] == ["a"] and [r["id"] for r in kept.records] == ["a", "b"]
+    assert kept.records[1]["ades"] == kept.records[0]["ades"]
+    assert (dropped.summary["counts"]["duplicates"], dropped.summary["counts"]["empty"]) == (1, 1)
+
+
+def test_concurrency_caps_requests_in_flight(server, tmp_path):
+    server.delay = 0.2
+    texts = [f"Case {i}: aspirin and rash." for i in range(12)]
+    result = label(texts, config(server, tmp_path, concurrency=3))
+    assert len(result.records) == 12 and server.max_in_flight == 3
+
+
+def test_limit_labels_only_the_first_inputs(server, tmp_path):
+    result = label([f"Case {i}: aspirin." for i in range(5)], config(server, tmp_path, limit=2))
+    assert len(server.chat_requests()) == 2 and result.summary["counts"]["inputs"] == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"teacher": "gpt"}, "teacher must be one of local, openai, vllm"),
+        ({"teacher": "vllm", "model": None}, "needs --model"),
+        ({"teacher": "local", "structured_output": "response_format"}, "cannot enforce a schema"),
+        ({"teacher": "local", "constrain_quotes": True}, "constrain_quotes needs a teacher that enforces"),
+        ({"teacher": "vllm", "batch_api": True}, "the Batch API is OpenAI's"),
+        ({"concurrency": 0}, "concurrency must be at least 1"),
+    ],
+)
+def test_impossible_settings_are_refused_before_anything_runs(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        label(["x"], LabelConfig(**{"model": "m", "cache": str(tmp_path / "c.sqlite"), **overrides}))
+    assert not (tmp_path / "c.sqlite").exists()
