@@ -39,6 +39,7 @@ class TrainerState:
     batches_in_epoch: int = 0
     sentences_seen: int = 0
     train_seconds: float = 0.0
+    train_cpu_seconds: float = 0.0
     best_metric: float | None = None
     best_step: int | None = None
     best_epoch: int | None = None

@@ -16,8 +16,8 @@ Layout (every key always present; ``test`` is ``null`` without ``--test``)::
       "test":  {"source": ..., "name": ..., "split": "test", "num_records": 427, "metrics": {ade_f1 results}},
       "best": {"metric": "strict_f1", "value": 0.74, "epoch": 6, "step": 660},
       "training": {"epochs_completed": 9, "global_step": 990, "stopped_early": true,
-                   "sentences_seen": 31221, "train_seconds": 620.1, "runtime_seconds": 700.5,
-                   "train_sentences_per_second": 50.3},
+                   "sentences_seen": 31221, "train_seconds": 620.1, "train_cpu_seconds": 1200.4,
+                   "runtime_seconds": 700.5, "train_sentences_per_second": 50.3},
       "parameters": {"trainable": 22800000, "total": 22800000, "trainable_percent": 100.0},
       "lora": null | {"r": 8, "alpha": 16, "dropout": 0.1, "target_modules": ["query", "value"]},
       "hardware": {"device_type": "cpu", "num_processes": 1, "distributed_type": "NO",
@@ -26,10 +26,12 @@ Layout (every key always present; ``test`` is ``null`` without ``--test``)::
       "dev_history": [{"epoch": 1, "step": 110, "strict_f1": ..., ...}, ...]
     }
 
-``metrics`` blocks are the full ``ade_f1`` output (strict/lenient precision, recall and F1 of pairs,
-drug mentions (``drug_``) and ADE mentions (``ade_``), counts). ``name`` is the Hub dataset id
-when the source is one, otherwise the file or folder name; the hyper-parameters themselves are in
-``training_config.json``.
+``train_seconds`` is wall time of batch loading and optimizer steps (no evaluation, no checkpoint
+writing); ``train_cpu_seconds`` the CPU time of the same work in the main process (all its
+threads), steadier than wall time on a shared machine. ``metrics`` blocks are the full ``ade_f1``
+output (strict/lenient precision, recall and F1 of pairs, drug mentions (``drug_``) and ADE
+mentions (``ade_``), counts). ``name`` is the Hub dataset id when the source is one, otherwise
+the file or folder name; the hyper-parameters themselves are in ``training_config.json``.
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ def write_metrics(
             "stopped_early": state.stopped_early,
             "sentences_seen": state.sentences_seen,
             "train_seconds": round(state.train_seconds, 2),
+            "train_cpu_seconds": round(state.train_cpu_seconds, 2),
             "runtime_seconds": round(runtime_seconds, 2),
             "train_sentences_per_second": round(state.sentences_seen / state.train_seconds, 2)
             if state.train_seconds
