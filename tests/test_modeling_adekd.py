@@ -222,13 +222,22 @@ def test_forward_without_drug_spans_conditions_on_the_drugs_it_decodes(encoder_d
         model(input_ids=batch["input_ids"], ade_labels=batch["ade_labels"])
 
 
-def test_empty_batch_parts_give_zero_losses_not_nan(encoder_dir):
-    model = student(encoder_dir).train()
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"reencode_per_drug": True}, {"architecture": "pairwise"}],
+    ids=["shared", "reencode", "pairwise"],
+)
+def test_a_batch_without_drugs_gives_zero_losses_and_no_spans(encoder_dir, config):
+    model = student(encoder_dir, **config).train().to(torch.bfloat16)
     batch = gold_batch(encoder_dir, model, RECORDS[3:4])  # a sentence without drugs
     assert batch["drug_spans"].shape == (1, 0, 2)
     out = model(**batch)
-    assert out.ade_loss.item() == 0.0 and torch.isfinite(out.loss)
+    assert torch.isfinite(out.loss) and (config or out.ade_loss.item() == 0.0)
     out.loss.backward()
+    model.eval()
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "special_tokens_mask", "drug_spans")}
+    prediction = model.predict_spans(**inputs)
+    assert prediction.drug_spans.shape == (1, 0, 2) and prediction.ade_spans.shape == (1, 0, 3)
 
 
 def test_marker_architectures_need_marker_ids(encoder_dir):

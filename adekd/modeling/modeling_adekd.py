@@ -395,9 +395,8 @@ class AdeStudentForExtraction(AdeStudentPreTrainedModel):
         closes = torch.tensor(closes, device=input_ids.device)
         pad = self.config.encoder.pad_token_id or 0
         token_states, marker_states, cls_states = [], [], []
-        for chunk in torch.split(
-            torch.arange(rows.numel(), device=rows.device), self.config.marked_batch_size
-        ):
+        chunks = torch.arange(rows.numel(), device=rows.device).split(self.config.marked_batch_size)
+        for chunk in chunks if rows.numel() else ():
             ids, mask, token_pos, marker_pos = insert_markers(
                 input_ids[rows[chunk]], attention_mask[rows[chunk]], positions[chunk], markers, closes, pad
             )
@@ -405,13 +404,12 @@ class AdeStudentForExtraction(AdeStudentPreTrainedModel):
             token_states.append(states.gather(1, token_pos[..., None].expand(-1, -1, states.shape[-1])))
             marker_states.append(states.gather(1, marker_pos[..., None].expand(-1, -1, states.shape[-1])))
             cls_states.append(states[:, 0])
-        hidden = self.config.encoder.hidden_size
-        if not token_states:
-            empty = input_ids.new_zeros((0,), dtype=torch.float)
+        if not token_states:  # nothing to encode: empty states in the encoder's dtype
+            empty = self.get_input_embeddings().weight.new_zeros(0, self.config.encoder.hidden_size)
             return (
-                empty.new_zeros(0, input_ids.shape[1], hidden),
-                empty.new_zeros(0, len(marker_ids), hidden),
-                empty.new_zeros(0, hidden),
+                empty[:, None].expand(0, input_ids.shape[1], -1),
+                empty[:, None].expand(0, len(marker_ids), -1),
+                empty,
             )
         return torch.cat(token_states), torch.cat(marker_states), torch.cat(cls_states)
 
