@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -231,7 +232,9 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     )
     extract.add_argument("--model", required=True, help="student folder or Hub id")
     extract.add_argument("--input", required=True, help="texts or records (see above)")
-    extract.add_argument("--output", required=True, help="JSONL file of records to write")
+    extract.add_argument(
+        "--output", required=True, help="JSONL file of records to write (a folder with --shard-size)"
+    )
     extract.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
     extract.add_argument(
         "--lexicon",
@@ -251,6 +254,13 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     )
     extract.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: cpu, or GPU 0 if any)")
     extract.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), help="weights precision")
+    extract.add_argument(
+        "--shard-size",
+        type=int,
+        help="corpus scale: write OUTPUT as a folder of JSONL shards of this many records and a manifest; "
+        "a rerun skips finished shards, and under `accelerate launch -m adekd.cli extract` the processes "
+        "share the shards (no record twice, none missing)",
+    )
     extract.set_defaults(func=_run_extract)
 
 
@@ -264,6 +274,11 @@ def _run_extract(args: argparse.Namespace) -> None:
         lexicon = DrugLexicon.from_file(args.lexicon) if args.lexicon else None
     except CorpusError as err:
         raise CLIError(f"--lexicon: {err}") from None
+    if args.shard_size is not None:
+        _run_extract_sharded(args, lexicon)
+        return
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise CLIError("several processes would write one --output file; add --shard-size to share shards")
     try:
         count = extract_file(
             args.model,
@@ -286,6 +301,37 @@ def _run_extract(args: argparse.Namespace) -> None:
     except (TypeError, ValueError) as err:  # CorpusError and bad records name the file, line or record
         raise CLIError(f"--input {args.input}: {err}") from None
     logging.getLogger("adekd.cli").info("wrote %d records to %s", count, args.output)
+
+
+def _run_extract_sharded(args: argparse.Namespace, lexicon: object) -> None:
+    from adekd.modeling.sharding import ShardingError, extract_sharded
+
+    try:
+        manifest = extract_sharded(
+            args.model,
+            args.input,
+            args.output,
+            shard_size=args.shard_size,
+            split_sentences=args.split_sentences or None,
+            keep_drugs=not args.find_drugs,
+            batch_size=args.batch_size,
+            drug_lexicon=lexicon,
+            drug_threshold=args.drug_threshold,
+            ade_threshold=args.ade_threshold,
+            max_length=args.max_length,
+            stride=args.stride,
+            device=args.device,
+            dtype=args.dtype,
+        )
+    except ShardingError as err:
+        raise CLIError(str(err)) from None
+    except OSError as err:
+        raise CLIError(f"--model {args.model}: {err}") from None
+    except (TypeError, ValueError) as err:
+        raise CLIError(f"--input {args.input}: {err}") from None
+    if manifest is not None:
+        count, shards = manifest["num_records"], manifest["num_shards"]
+        logging.getLogger("adekd.cli").info("wrote %d records in %d shards to %s", count, shards, args.output)
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
