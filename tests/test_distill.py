@@ -252,7 +252,9 @@ def test_config_file_and_flags(tmp_path):
         4,
     )
     assert config.teacher.max_tokens == LabelConfig().max_tokens  # openai keeps LabelConfig's defaults
-    assert load_config().teacher.max_tokens == 96  # the tuned local default
+    defaults = load_config()
+    assert defaults.teacher.max_tokens == 96  # the tuned local default
+    assert (defaults.teacher.teacher, defaults.student.encoder) == ("local", "minilm")  # offline
     assert config.student.epochs == 5
     path.write_text("teacher: {temprature: 0.5}\n")
     with pytest.raises(DistillConfigError, match=r"run.yaml: teacher: unknown setting\(s\) \['temprature'\]"):

@@ -47,8 +47,10 @@ def default_teacher() -> LabelConfig:
 
 
 def default_student() -> TrainingConfig:
-    """The packaged MiniLM student; small silver sets train for more epochs, early stopping on silver dev."""
-    return TrainingConfig(epochs=8, batch_size=16, early_stopping_patience=3, save_total_limit=1)
+    """The packaged MiniLM student (offline); a small silver set trains more epochs, early stopping on dev."""
+    return TrainingConfig(
+        encoder="minilm", epochs=8, batch_size=16, early_stopping_patience=3, save_total_limit=1
+    )
 
 
 @dataclass
