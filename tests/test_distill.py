@@ -274,3 +274,20 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("adekd distill: error: inputs: input")
     assert "no sentences to label" in done.stderr
+
+
+@pytest.mark.slow
+def test_embedded_teacher_on_the_embedded_sample(tmp_path, encoder, monkeypatch):
+    """The default path without the ADE corpus: packaged SmolLM2 (local transformers) on sample sentences."""
+    monkeypatch.setattr("adekd.distill.inputs.find_shared_data", lambda: None)  # as on a fresh machine
+    monkeypatch.chdir(tmp_path)  # the default output folder is ./adekd-run
+    config = load_config(None, {"max_sentences": 6, "max_gold": 2, "min_silver_records": 4,
+                                "student": {"encoder": str(encoder), "epochs": 1}})  # fmt: skip
+    summary = distill(config).summary
+    assert summary["input"]["source"].startswith("embedded sample")
+    assert summary["teacher"]["backend"] == "local" and "SmolLM2" in summary["teacher"]["model"]
+    silver = datasets.load_dataset(str(tmp_path / "adekd-run" / "silver"), split="train")
+    assert silver.num_rows + summary["labels"]["failures"] == 6
+    assert all(row["teacher"] == "local" and row["raw_response"] for row in silver)
+    assert summary["gold"]["records"] == 2 and summary["teacher"]["scores"] is not None
+    assert (tmp_path / "adekd-run" / "hub" / "model" / "README.md").is_file()
