@@ -107,12 +107,13 @@ def test_distill_end_to_end_then_skips_then_reruns_what_changed(tmp_path, server
     assert not (run / "student" / "checkpoints").exists()
 
     # publishable folders with cards; the dataset card cites the teacher's gold F1
-    assert (run / "hub" / "model" / "README.md").is_file() and (
-        run / "hub" / "model" / "model.safetensors"
-    ).is_file()
-    dataset_card = (run / "hub" / "dataset" / "README.md").read_text()
-    assert "100.0" in dataset_card or "1.0" in dataset_card
-    assert datasets.load_dataset(str(run / "hub" / "dataset"), split="train").num_rows == 31
+    hub_model, hub_dataset = Path(summary["outputs"]["hub_model"]), Path(summary["outputs"]["hub_dataset"])
+    assert (hub_model.parent, hub_model.name, hub_dataset.name) == (run / "hub", "run-student", "run-silver")
+    assert (hub_model / "README.md").is_file() and (hub_model / "model.safetensors").is_file()
+    dataset_card = (hub_dataset / "README.md").read_text()
+    assert "Teacher quality" in dataset_card and "`gold.jsonl` (9 sentences" in dataset_card
+    assert "| (drug, ADE) pairs | 100.00 | 100.00 | 100.00 |" in dataset_card
+    assert datasets.load_dataset(str(hub_dataset), split="train").num_rows == 31
     assert "adekd demo --model" in summary["demo"]
     table = result.table()
     assert "teacher" in table and "100.0" in table and "31 records" in table
@@ -290,4 +291,4 @@ def test_embedded_teacher_on_the_embedded_sample(tmp_path, encoder, monkeypatch)
     assert silver.num_rows + summary["labels"]["failures"] == 6
     assert all(row["teacher"] == "local" and row["raw_response"] for row in silver)
     assert summary["gold"]["records"] == 2 and summary["teacher"]["scores"] is not None
-    assert (tmp_path / "adekd-run" / "hub" / "model" / "README.md").is_file()
+    assert (tmp_path / "adekd-run" / "hub" / "adekd-run-student" / "README.md").is_file()

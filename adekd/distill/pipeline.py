@@ -145,7 +145,7 @@ def distill(config: DistillConfig | None = None, *, force: bool = False) -> Dist
             "eval": eval_stamp and eval_stamp["outputs"],
             "publish": dataclasses.asdict(config.publish),
         },
-        lambda resume: _publish(config, root),
+        lambda resume: _publish(config, root, inputs.gold_source),
     )
     summary = _summary(config, root, inputs, run.stages, time.perf_counter() - started)
     (root / SUMMARY_FILE).write_text(
@@ -333,26 +333,50 @@ def _evaluate(config: DistillConfig, root: Path) -> dict[str, Any]:
     }
 
 
-def _publish(config: DistillConfig, root: Path) -> dict[str, Any]:
+def hub_folders(config: DistillConfig, root: Path) -> tuple[Path, Path]:
+    """``OUTPUT/hub/<name>`` of the silver dataset and of the student: their Hub repo names when pushed,
+    else ``<run folder>-silver`` and ``<run folder>-student`` (the names the cards' snippets load)."""
+    run_name = root.resolve().name
+    dataset_repo, model_repo = config.publish.resolved_dataset_repo(), config.publish.push_to_hub
+    dataset = dataset_repo.rsplit("/", 1)[-1] if dataset_repo else f"{run_name}-silver"
+    model = model_repo.rsplit("/", 1)[-1] if model_repo else f"{run_name}-student"
+    return root / "hub" / dataset, root / "hub" / model
+
+
+def _publish(config: DistillConfig, root: Path, gold_source: str | None) -> dict[str, Any]:
     from adekd.hub import PublishError, publish
 
-    hub = root / "hub"
     settings = config.publish
     dataset_repo = settings.resolved_dataset_repo()
-    teacher_eval = _read_json(root / "eval" / "results.json")
+    dataset_dir, model_dir = hub_folders(config, root)
+    results = _read_json(root / "eval" / "results.json")
+    teacher_eval = None
+    if results and gold_source:  # the card names the gold file, never a local path
+        teacher_eval = {
+            **results["teacher"],
+            "dataset": Path(gold_source).name,
+            "num_records": results["gold_records"],
+        }
+    stale = (
+        [p for p in (root / "hub").glob("*") if p not in (dataset_dir, model_dir)]
+        if (root / "hub").is_dir()
+        else []
+    )
+    for folder in stale:  # left by a run published under other names
+        shutil.rmtree(folder)
     try:
         dataset = publish(
             root / "silver",
-            hub / "dataset",
+            dataset_dir,
             push_to_hub=dataset_repo,
             private=settings.private,
             overwrite=True,
             license=settings.dataset_license,
-            teacher_eval=(teacher_eval or {}).get("teacher") and _card_eval(teacher_eval, root),
+            teacher_eval=teacher_eval,
         )
         model = publish(
             root / "student",
-            hub / "model",
+            model_dir,
             push_to_hub=settings.push_to_hub,
             private=settings.private,
             overwrite=True,
@@ -362,11 +386,6 @@ def _publish(config: DistillConfig, root: Path) -> dict[str, Any]:
     except PublishError as err:
         raise DistillError(f"publish: {err}") from None
     return {"dataset_url": dataset.url, "model_url": model.url}
-
-
-def _card_eval(results: dict[str, Any], root: Path) -> dict[str, Any]:
-    """The teacher's scores on the gold set, as the dataset card cites them."""
-    return {**results["teacher"], "dataset": "gold.jsonl", "num_records": results["gold_records"]}
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -442,8 +461,8 @@ def _summary(
         "outputs": {
             "silver": str(root / "silver"),
             "student": str(root / "student"),
-            "hub_dataset": str(root / "hub" / "dataset"),
-            "hub_model": str(root / "hub" / "model"),
+            "hub_dataset": str(hub_folders(config, root)[0]),
+            "hub_model": str(hub_folders(config, root)[1]),
             "eval": str(root / "eval") if results else None,
             "dataset_url": publish_stamp.get("dataset_url"),
             "model_url": publish_stamp.get("model_url"),
