@@ -113,7 +113,8 @@ def test_resume_mid_epoch_reaches_the_same_weights(encoder, data, tmp_path, monk
     assert list_checkpoints(interrupted.output_dir)[-1].endswith("step-00000008")  # mid-epoch 2
     assert not (tmp_path / "resumed" / "metrics.json").exists()
 
-    train(dataclasses.replace(interrupted, resume=True))
+    resumed = train(dataclasses.replace(interrupted, resume=True))
+    assert train(dataclasses.replace(interrupted, resume=True)) == resumed  # finished: nothing left to do
 
     for name in (f"checkpoints/step-{last_step:08d}/model.safetensors", "model.safetensors"):
         expected, resumed = load_file(tmp_path / "full" / name), load_file(tmp_path / "resumed" / name)

@@ -9,6 +9,7 @@ the main process writes files. All data and model checks run before the first st
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
@@ -37,7 +38,7 @@ from adekd.training.checkpoints import (
 from adekd.training.config import TrainingConfig, TrainingConfigError
 from adekd.training.data import LengthGroupedBatchSampler, LoadedData, carve_dev_split, load_training_records
 from adekd.training.lora import ADAPTER_DIR, ParameterCount, apply_lora, count_parameters, merge_for_saving
-from adekd.training.metrics_file import write_metrics
+from adekd.training.metrics_file import METRICS_NAME, write_metrics
 from adekd.training.trackers import make_trackers
 
 logger = logging.getLogger(__name__)
@@ -227,6 +228,11 @@ def train(config: TrainingConfig) -> dict[str, Any]:
     resume_from = None
     if config.resume:
         resume_from = find_resume_checkpoint(config)
+        finished = os.path.join(config.output_dir, METRICS_NAME)
+        if resume_from and os.path.isfile(finished):
+            logger.info("%s holds a finished run; nothing to resume", config.output_dir)
+            with open(finished, encoding="utf-8") as handle:
+                return json.load(handle)
     else:
         refuse_to_overwrite(config)
     accelerator = _make_accelerator(config)
