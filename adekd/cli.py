@@ -460,6 +460,11 @@ def _run_label(args: argparse.Namespace) -> None:
         raise CLIError(str(err)) from None
     folder = result.save(args.output)
     counts, usage = result.summary["counts"], result.summary["usage"]
+    if not result.records and result.failures:
+        raise CLIError(
+            f"no text was labeled: all {counts['failures']} failed (first: {result.failures[0]['error']}); "
+            f"the failures are in {folder / 'failures.jsonl'}"
+        )
     cost = usage["cost_usd"]
     cost_text = "unknown" if cost is None else f"${cost:.4f}"
     print(

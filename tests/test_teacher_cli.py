@@ -169,7 +169,7 @@ def test_failures_file_is_a_valid_input_for_a_retry(tmp_path, monkeypatch):
         from teacher_server import Fault
 
         server.fault("Warfarin and bleeding.", Fault(content="no idea"))
-        assert main(label_args(server, tmp_path, tmp_path / "in.jsonl")) == 0
+        assert main(label_args(server, tmp_path, tmp_path / "in.jsonl")) == 2  # its only input failed
         retry_dir = tmp_path / "retry"
         (tmp_path / "silver").rename(retry_dir)
         assert main(label_args(server, tmp_path, retry_dir / "failures.jsonl", "--prompt", "zero-shot")) == 0
@@ -219,3 +219,16 @@ def test_unknown_model_is_a_one_line_error(tmp_path, capsys, monkeypatch, list_m
     error = capsys.readouterr().err
     expected = "model 'gpt-9' is not served by" if list_models else "The model `gpt-9` does not exist"
     assert error.startswith("adekd label: error:") and expected in error and "Traceback" not in error
+
+
+def test_a_run_where_everything_failed_keeps_its_failures_and_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    (tmp_path / "in.txt").write_text("Aspirin and rash.\nWarfarin and bleeding.\n")
+    with FakeOpenAIServer(answer=lambda sentence: "no JSON here") as server:
+        assert main(label_args(server, tmp_path, tmp_path / "in.txt")) == 2
+    error = capsys.readouterr().err
+    assert "no text was labeled: all 2 failed (first: unusable answer: no JSON object" in error
+    assert sorted(path.name for path in (tmp_path / "silver").iterdir()) == [
+        "failures.jsonl",
+        "run_summary.json",
+    ]

@@ -415,9 +415,8 @@ class _Dispatcher:
                 results: list[Generation | Exception] = list(await backend.generate([r for r, _ in batch]))
             except (TransientError, RequestError, BackendError) as err:
                 results = [err] * len(batch)
-            except (
-                Exception
-            ) as err:  # a bug or an unexpected library error: stop rather than fail every input
+            except Exception as err:
+                # a bug or an unexpected library error: stop the run rather than fail every input
                 logger.debug("backend error", exc_info=True)
                 results = [
                     BackendError(f"{backend.transport} backend failed: {type(err).__name__}: {err}")

@@ -8,12 +8,14 @@ Folder layout (``load_dataset(folder)`` reads it; the card's ``configs`` point i
       failures.jsonl                    inputs without a label: {"id", "text", "error", ...}
       run_summary.json                  counts, tokens, cost, timings and the teacher configuration
 
-``failures.jsonl`` is itself a valid ``--input`` for a retry run (a JSONL of texts with ids).
+``failures.jsonl`` is itself a valid ``--input`` for a retry run (a JSONL of texts with ids). A run
+that labeled nothing writes only the last two files.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -22,6 +24,8 @@ from typing import Any
 import datasets
 
 from adekd.records import Record, records_to_dataset, write_jsonl
+
+logger = logging.getLogger(__name__)
 
 FAILURES_FILE = "failures.jsonl"
 SUMMARY_FILE = "run_summary.json"
@@ -80,21 +84,29 @@ def write_silver(
     failures: Iterable[Mapping[str, Any]],
     summary: Mapping[str, Any],
 ) -> Path:
-    """Write the silver folder (see the module docstring); replaces the files a previous run wrote."""
+    """Write the silver folder (see the module docstring); replaces the files a previous run wrote.
+
+    Without any record only ``failures.jsonl`` and ``run_summary.json`` are written: ``datasets``
+    cannot load an empty split, so the folder does not pretend to be a dataset.
+    """
     from huggingface_hub import DatasetCard, DatasetCardData
 
     from adekd.hub import DATA_DIR, write_parquet_shards
 
     folder = Path(output_dir)
-    if (folder / DATA_DIR).is_dir():
-        for stale in (folder / DATA_DIR).glob("*.parquet"):
-            stale.unlink()
-    card_data = DatasetCardData(tags=["adekd", "silver-labels", "adverse-drug-events"])
-    write_parquet_shards({"train": silver_dataset(records)}, folder, card_data)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in (*(folder / DATA_DIR).glob("*.parquet"), folder / CARD_FILE):
+        stale.unlink(missing_ok=True)
     write_jsonl(failures, folder / FAILURES_FILE)  # type: ignore[arg-type]
     (folder / SUMMARY_FILE).write_text(
         json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
+    dataset = silver_dataset(records)
+    if not len(dataset):
+        logger.warning("%s: no silver record to write (see %s)", folder, FAILURES_FILE)
+        return folder
+    card_data = DatasetCardData(tags=["adekd", "silver-labels", "adverse-drug-events"])
+    write_parquet_shards({"train": dataset}, folder, card_data)
     teacher, prompt, counts = (summary.get(key, {}) for key in ("teacher", "prompt", "counts"))
     body = _CARD_BODY.format(
         model=teacher.get("model"),

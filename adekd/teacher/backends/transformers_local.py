@@ -43,6 +43,7 @@ class TransformersBackend(Backend):
 
     transport = "transformers"
     max_concurrency = 1
+    linger = 0.05  # let the first batch fill while the other sentences are queued
 
     def __init__(
         self, model: str | None = None, batch_size: int = 8, device: str = "cpu", dtype: str = "bfloat16"

@@ -26,6 +26,7 @@ class VLLMBackend(Backend):
 
     transport = "vllm"
     max_concurrency = 1
+    linger = 0.05  # let the first batch fill while the other sentences are queued
 
     def __init__(self, model: str, batch_size: int = 256, **llm_kwargs: Any) -> None:
         self.model = model
