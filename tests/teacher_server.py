@@ -4,7 +4,7 @@ It speaks the parts of the API the teacher uses (``GET /v1/models``, ``POST /v1/
 and the Batch API's files and batches endpoints), records every request it receives and every
 answer it finished sending, and can be told to misbehave for a given sentence: an HTTP error with
 headers, a delay past the client's timeout, a broken body, empty or truncated content. It can also
-hold requests after N answers, which lets a test kill a client while requests are in flight.
+hold every request after the first N, which lets a test kill a client while requests are in flight.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class FakeOpenAIServer:
         self.answered: list[str] = []
         self.faults: dict[str, list[Fault]] = {}
         self.hold_after: int | None = None
+        self.admitted = 0
         self.hold_batches = False
         self.delay = 0.0
         self.in_flight = 0
@@ -253,7 +254,10 @@ class FakeOpenAIServer:
                 server.received.append(
                     {"path": self.path, "headers": _lower(self.headers), "body": body, "sentence": sentence}
                 )
-                if server.hold_after is not None and len(server.answered) >= server.hold_after:
+                with server._lock:  # admit exactly hold_after requests, then hold the rest
+                    held = server.hold_after is not None and server.admitted >= server.hold_after
+                    server.admitted += not held
+                if held:
                     server.release.wait(60)
                     return
                 with server._lock:
