@@ -411,7 +411,12 @@ def _add_label(sub: argparse._SubParsersAction) -> None:
         help="local teacher weights",
     )
     add("--concurrency", type=int, default=8, help="requests in flight at once (default 8)")
-    add("--batch-size", type=int, default=8, help="sentences per generate call of local/in-process teachers")
+    add(
+        "--batch-size",
+        type=int,
+        default=8,
+        help="sentences per generate call of in-process teachers (8 on CPU; hundreds for vLLM on a GPU)",
+    )
     add("--rpm", type=float, dest="requests_per_minute", help="requests-per-minute limit")
     add("--tpm", type=float, dest="tokens_per_minute", help="tokens-per-minute limit")
     add("--timeout", type=float, default=120.0, dest="request_timeout", help="seconds per request")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import datasets
 import pytest
 from corpora_fixtures import pubtator_text, write_spert
@@ -106,3 +108,11 @@ def test_impossible_settings_are_refused_before_anything_runs(tmp_path, override
     with pytest.raises(ValueError, match=message):
         label(["x"], LabelConfig(**{"model": "m", "cache": str(tmp_path / "c.sqlite"), **overrides}))
     assert not (tmp_path / "c.sqlite").exists()
+
+
+def test_label_inside_a_running_loop_points_at_label_async():
+    async def in_a_loop():
+        with pytest.raises(RuntimeError, match="await label_async"):
+            label(["x"], LabelConfig(model="m"))
+
+    asyncio.run(in_a_loop())

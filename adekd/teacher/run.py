@@ -285,7 +285,13 @@ def label(
     records (``{"id", "text"}``, optional ``doc_id``/``doc_start``). ``backend`` overrides the one
     ``config`` describes (it is still closed at the end).
     """
-    return asyncio.run(label_async(inputs, config, backend=backend))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(label_async(inputs, config, backend=backend))
+    raise RuntimeError(
+        "label() cannot run inside a running event loop (e.g. Jupyter): `await label_async(...)`"
+    )
 
 
 async def label_async(
