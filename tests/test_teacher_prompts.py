@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -32,17 +30,12 @@ def test_builtin_prompts_render_the_sentence_last_and_the_format_in_the_system_m
     assert json.loads(messages[2]["content"])["drugs"][0]["drug"] == "ketoconazole"
 
 
-def test_hash_is_stable_across_processes_and_changes_with_content():
+def test_hash_is_pinned_and_changes_with_content():
     few = load_prompt("few-shot")
-    code = "from adekd.teacher.prompts import load_prompt; print(load_prompt('few-shot').sha256)"
-    other_process = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PYTHONHASHSEED": "123"},
-    ).stdout.strip()
-    assert other_process == few.sha256 and few.hash == few.sha256[:16]
+    # Pinned: the hash keys the cache and is kept with every label, so it must not drift between
+    # runs or versions. Editing a built-in template changes it on purpose: bump the template id too.
+    assert (few.hash, load_prompt("zero-shot").hash) == ("20e354df91ad6359", "cb1ab42c0fa5423c")
+    assert few.hash == few.sha256[:16]
     assert load_prompt("zero-shot").hash != few.hash
     # the id is a name, not content: renaming keeps the hash, editing one character changes it
     assert few.with_examples(few.examples, id="renamed").hash == few.hash
