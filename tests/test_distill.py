@@ -210,6 +210,8 @@ def test_teacher_failing_every_request_stops_early_and_keeps_answers(tmp_path, s
     assert sum(server.request_counts().values()) == 8  # the probe only, no retries (max_retries=0)
     assert not (tmp_path / "run" / "student").exists()
     assert (tmp_path / "run" / "teacher-cache.sqlite").is_file()
+    failures = read_jsonl(tmp_path / "run" / "silver" / "failures.jsonl", validate=False)
+    assert len(failures) == 8 and all("500" in failure["error"] for failure in failures)
 
 
 def test_too_few_silver_records_names_the_count_needed(tmp_path, server, encoder, corpus):

@@ -48,6 +48,14 @@ class DistillError(RuntimeError):
     """The run cannot go on; the message says which stage, why, and what was kept."""
 
 
+class TeacherFailedError(DistillError):
+    """The teacher answered none of the sentences it was asked about; ``failures`` says why for each."""
+
+    def __init__(self, message: str, failures: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
 @dataclass
 class DistillResult:
     """Where the run's outputs are and its summary (also in ``OUTPUT/summary.json``)."""
@@ -239,17 +247,22 @@ def _label_records(
 
 def _stop_if_all_failed(failures: list[dict[str, Any]], asked: int, what: str, cache: str) -> None:
     first = failures[0]["error"] if failures else "no answer"
-    raise DistillError(
+    raise TeacherFailedError(
         f"{what}: the teacher failed on all {asked} sentences it was asked about (first error: {first}); "
-        f"nothing to train on. Answers received so far are kept in {cache}; fix the teacher and rerun"
+        f"nothing to train on. Answers received so far are kept in {cache}; fix the teacher and rerun",
+        failures,
     )
 
 
 def _label(config: DistillConfig, root: Path) -> dict[str, Any]:
-    from adekd.teacher.silver import write_silver
+    from adekd.teacher.silver import FAILURES_FILE, write_silver
 
     records = read_jsonl(root / "inputs.jsonl")
-    silver, failures, summary = _label_records(config, root, records, "label")
+    try:
+        silver, failures, summary = _label_records(config, root, records, "label")
+    except TeacherFailedError as err:  # what went wrong, per sentence, for the user to read
+        write_jsonl(err.failures, root / "silver" / FAILURES_FILE)  # type: ignore[arg-type]
+        raise
     write_silver(root / "silver", silver, failures, summary)
     return {"records": len(silver), "failures": len(failures)}
 
