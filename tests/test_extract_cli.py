@@ -157,7 +157,17 @@ def test_extract_names_a_missing_model_or_an_output_over_the_input(tmp_path, tin
     source = tmp_path / "in.txt"
     source.write_text("text\n", encoding="utf-8")
     assert (
-        main(["extract", "--model", str(tmp_path / "nope"), "--input", str(source), "--output", "o.jsonl"])
+        main(
+            [
+                "extract",
+                "--model",
+                str(tmp_path / "nope"),
+                "--input",
+                str(source),
+                "--output",
+                str(tmp_path / "o.jsonl"),
+            ]
+        )
         == 2
     )
     assert "no such model folder" in capsys.readouterr().err
