@@ -25,10 +25,17 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
         help="count records, drugs, ADEs and relations of a corpus",
         description="Count records, drug mentions, ADE mentions and drug->ADE relations. PATH is the ADE "
         "corpus folder (DRUG-AE.rel, ADE-NEG.txt), a SpERT split JSON, a PubTator file, a records "
-        "JSONL, a text JSONL or plain text file (one text per line), a dataset folder or a Hub dataset id.",
+        "JSONL, a text JSONL or plain text file (one text per line), a dataset folder or a Hub dataset id. "
+        "With --task chemical-disease a BC5CDR PubTator file counts its labeled sentence records and what "
+        "the document -> sentence conversion loses.",
     )
     stats.add_argument("path", help="corpus file, folder or Hub dataset id")
     stats.add_argument("--split", help="split of a dataset folder or Hub dataset with several")
+    stats.add_argument(
+        "--task",
+        help="task name or spec file: its words label the counts, and a PubTator file of a task with a "
+        "'pubtator' section (chemical-disease) is read as labeled records",
+    )
     stats.add_argument("--json", dest="json_out", help="also write the counts to this JSON file")
     stats.set_defaults(func=_run_corpus_stats)
 
@@ -36,21 +43,34 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
 def _run_corpus_stats(args: argparse.Namespace) -> None:
     import json
 
-    from adekd.corpora import CorpusError, corpus_stats, detect_source, load_records
+    from adekd.corpora import CorpusError, conversion_stats, corpus_stats, detect_source, load_records
     from adekd.records import RecordError
+    from adekd.tasks import TaskError, load_task
 
     try:
+        task = load_task(args.task) if args.task else None
         kind = detect_source(args.path)
-        stats = corpus_stats(load_records(args.path, split=args.split))
-    except (CorpusError, RecordError) as err:
+        stats = corpus_stats(load_records(args.path, split=args.split, task=task))
+        converted = kind == "pubtator" and task is not None and task.pubtator is not None
+        conversion = conversion_stats(args.path, task).as_dict() if converted else None
+    except (CorpusError, RecordError, TaskError) as err:
         raise CLIError(str(err)) from None
     counts = stats.as_dict()
     print(f"{args.path} ({kind})")
     for name, value in counts.items():
-        print(f"  {name.replace('_', ' '):<18} {'unknown' if value is None else f'{value:,}'}")
+        label = name.replace("_", " ")
+        if task is not None:
+            label = label.replace("drug", task.anchor.name).replace("ade", task.target.name)
+        print(f"  {label:<18} {'unknown' if value is None else f'{value:,}'}")
+    if conversion is not None:
+        print("  document -> sentence conversion:")
+        for name, value in conversion.items():
+            print(f"    {name.replace('_', ' '):<28} {value:,}")
     if args.json_out:
+        extra = {"task": task.name} if task is not None else {}
+        extra |= {"conversion": conversion} if conversion is not None else {}
         with open(args.json_out, "w", encoding="utf-8") as handle:
-            json.dump({"source": str(args.path), "kind": kind, **counts}, handle, indent=2)
+            json.dump({"source": str(args.path), "kind": kind, **counts, **extra}, handle, indent=2)
             handle.write("\n")
 
 

@@ -17,6 +17,7 @@ from typing import Literal
 import datasets
 
 from adekd.corpora.ade_corpus import is_ade_corpus, read_ade_corpus
+from adekd.corpora.cdr import read_relation_records
 from adekd.corpora.hub import (
     ADE_CORPUS_V2_CLASSIFICATION,
     ADE_CORPUS_V2_ID,
@@ -29,6 +30,7 @@ from adekd.corpora.spert import read_spert
 from adekd.corpora.textio import CorpusError, iter_lines
 from adekd.corpora.texts import JSONL_SUFFIXES, iter_texts
 from adekd.records import Record, RecordError, ValidationReport, read_jsonl, validate_records
+from adekd.tasks import TaskSpec, load_task
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +134,7 @@ def load_records(
     *,
     name: str | None = None,
     report: ValidationReport | None = None,
+    task: str | os.PathLike | TaskSpec | None = None,
 ) -> list[Record]:
     """Read any corpus adekd knows into validated records.
 
@@ -142,6 +145,9 @@ def load_records(
     Hub dataset id (``name`` picks its config; ``ade-benchmark-corpus/ade_corpus_v2`` is converted).
     ``split`` picks a split of a dataset with several. ``on_error="skip"`` drops invalid records and
     counts them in ``report``; malformed corpus files still raise :class:`CorpusError` naming the line.
+    ``task`` (a name, file or :class:`~adekd.tasks.TaskSpec`) whose spec has a ``pubtator`` section
+    reads a PubTator file as that task's labeled sentence records (``task="chemical-disease"``:
+    BC5CDR chemical -> induced disease, see :mod:`adekd.corpora.cdr`); other sources ignore it.
     """
     kind = detect_source(source)
     path = Path(source)
@@ -156,6 +162,8 @@ def load_records(
         records = read_ade_corpus(path)
     elif kind == "spert":
         records = read_spert(path)
+    elif kind == "pubtator" and task is not None and load_task(task).pubtator is not None:
+        records = read_relation_records(path, load_task(task))
     elif kind in ("pubtator", "jsonl_texts", "text"):
         records = list(iter_texts(path))
     elif kind == "dataset":

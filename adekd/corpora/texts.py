@@ -67,7 +67,8 @@ def iter_texts(
     ``split_sentences=None`` splits PubTator abstracts into sentences and keeps lines and JSONL
     texts whole. Ids are the JSONL ``id_field`` or ``"<file stem>-<line number>"``, plus
     ``"-s<k>"`` for the k-th sentence when split. PubTator annotations are not used here; read
-    them with :func:`adekd.corpora.iter_pubtator`.
+    them with :func:`adekd.corpora.iter_pubtator`, or as labeled sentence records of a task with
+    :func:`adekd.corpora.read_relation_records` (BC5CDR: chemical -> induced disease).
     """
     path = Path(path)
     if is_pubtator(path):

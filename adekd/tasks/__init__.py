@@ -10,7 +10,16 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from adekd.tasks.spec import AnswerKeys, CardText, EntityType, PromptSpec, TaskError, TaskSpec, read_task_file
+from adekd.tasks.spec import (
+    AnswerKeys,
+    CardText,
+    EntityType,
+    PromptSpec,
+    PubTatorTypes,
+    TaskError,
+    TaskSpec,
+    read_task_file,
+)
 
 DEFAULT_TASK = "ade"
 
@@ -43,6 +52,7 @@ __all__ = [
     "CardText",
     "EntityType",
     "PromptSpec",
+    "PubTatorTypes",
     "TaskError",
     "TaskSpec",
     "builtin_tasks",

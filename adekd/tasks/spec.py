@@ -9,7 +9,9 @@ few-shot examples, and the card text. A task is a YAML file, so users add one wi
 
 The keys of a task file are the fields below; ``prompt`` holds ``system`` (with a ``{schema}`` slot
 for the answer format), ``user`` (with a ``{text}`` slot), ``zero_shot_id``, ``few_shot_id`` and
-``examples`` (each ``{"text", "answer": {<anchors key>: [...]}}`` or a labeled record).
+``examples`` (each ``{"text", "answer": {<anchors key>: [...]}}`` or a labeled record). The
+optional ``pubtator`` section (``anchor_type``, ``target_type``, ``relation``) says how a PubTator
+corpus of the task annotates it, so its files load as labeled records.
 """
 
 from __future__ import annotations
@@ -64,6 +66,19 @@ class PromptSpec:
 
 
 @dataclass(frozen=True)
+class PubTatorTypes:
+    """How a PubTator corpus annotates the task: mention types of anchors and targets, relation type.
+
+    With it, :func:`adekd.corpora.load_records` reads a PubTator file of this task as labeled
+    sentence records (see :mod:`adekd.corpora.cdr`) instead of unlabeled sentences.
+    """
+
+    anchor_type: str
+    target_type: str
+    relation: str
+
+
+@dataclass(frozen=True)
 class CardText:
     """Task words for model and dataset cards."""
 
@@ -84,6 +99,8 @@ class TaskSpec:
     answer_keys: AnswerKeys
     prompt: PromptSpec
     card: CardText = field(default_factory=CardText)
+    pubtator: PubTatorTypes | None = None
+    """Set for tasks with a PubTator corpus (BC5CDR for ``chemical-disease``)."""
 
     @property
     def format_hint(self) -> str:
@@ -169,6 +186,9 @@ def task_from_dict(data: Any, where: str = "task") -> TaskSpec:
     tags = card.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
         raise TaskError(f"{where}: card.tags must be a list of strings")
+    pubtator = data.get("pubtator")
+    if pubtator is not None:
+        pubtator = PubTatorTypes(**_section(data, "pubtator", PubTatorTypes, where))
     return TaskSpec(
         name=data["name"],
         title=data["title"],
@@ -179,6 +199,7 @@ def task_from_dict(data: Any, where: str = "task") -> TaskSpec:
         answer_keys=keys,
         prompt=PromptSpec(**prompt),
         card=CardText(tags=tuple(tags), intended_use=" ".join(str(card.get("intended_use", "")).split())),
+        pubtator=pubtator,
     )
 
 
