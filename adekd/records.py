@@ -10,6 +10,11 @@ teacher, the student and the metric::
 Offsets are character offsets into ``text`` with ``end`` exclusive, and ``ades[i]["drug"]`` indexes
 ``drugs``. Spans may carry a ``score`` (predictions); gold spans leave it out or set it to ``None``.
 Any other top-level key (provenance of silver labels, source document offsets) is kept as is.
+
+The shape is the same for every extraction task (:mod:`adekd.tasks`): ``drugs`` hold the task's
+anchors (chemicals, genes, ...) and ``ades`` its targets. Spans may carry a ``label``, the task's
+type name (``DRUG``/``ADE``, ``CHEMICAL``/``DISEASE``): the student's pipeline sets it on what it
+predicts, and :func:`records_to_dataset` with ``task=`` fills it, so a dataset names its types.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class Span(TypedDict):
     start: int
     end: int
     score: NotRequired[float | None]
+    label: NotRequired[str | None]
 
 
 class ADESpan(Span):
@@ -60,6 +66,12 @@ FEATURES = datasets.Features(
     }
 )
 """Explicit features of a records dataset; extra columns are inferred or passed by the caller."""
+
+SPAN_LABEL_FEATURE = {"label": datasets.Value("string")}
+"""The optional span feature naming each span's type in the task's words (``DRUG``, ``ADE``, ...).
+
+Declared by :func:`records_to_dataset` when a task is given or the spans carry labels; datasets
+written without it (before tasks existed, or with no task) load as before."""
 
 PROVENANCE_FEATURES = {
     "doc_id": datasets.Value("string"),
@@ -176,21 +188,58 @@ def pairs(record: Record) -> list[tuple[Span, ADESpan]]:
 
 
 def _drop_none_scores(record: dict) -> dict:
+    """Drop the ``score: None`` and ``label: None`` that dataset rows give spans without them."""
     for span in (*record.get("drugs", ()), *record.get("ades", ())):
-        if span.get("score", 0) is None:
-            del span["score"]
+        for key in ("score", "label"):
+            if key in span and span[key] is None:
+                del span[key]
     return record
 
 
+def _labeled(rows: list[dict], task: Any) -> list[dict]:
+    """``rows`` with every span labeled in the words of ``task`` (a name, spec file or ``TaskSpec``).
+
+    A span already labeled otherwise belongs to another task: that is an error naming the record.
+    """
+    from adekd.tasks import load_task
+
+    names = load_task(task).type_names()
+    labeled = []
+    for row in rows:
+        for column, label in (("drugs", names["anchor_label"]), ("ades", names["target_label"])):
+            spans = row.get(column) or []
+            wrong = {span["label"] for span in spans if span.get("label") not in (None, label)}
+            if wrong:
+                raise RecordError(
+                    f"record {row.get('id')!r}: {column} spans are labeled {sorted(wrong)}, "
+                    f"not {label!r} as in task {names['task']!r}"
+                )
+            row = {**row, column: [{**span, "label": label} for span in spans]}
+        labeled.append(row)
+    return labeled
+
+
 def records_to_dataset(
-    records: Iterable[Record], features: datasets.Features | None = None
+    records: Iterable[Record], features: datasets.Features | None = None, task: Any = None
 ) -> datasets.Dataset:
     """Build a ``datasets.Dataset`` with explicit features; extra columns need their features in ``features``.
 
-    Spans stay plain lists of dicts (``datasets.List``), so a row reads back as a record.
+    Spans stay plain lists of dicts (``datasets.List``), so a row reads back as a record. With
+    ``task`` (a built-in task name, a task spec file or an :class:`adekd.tasks.TaskSpec`) every span
+    gets the task's ``label`` (anchor label on ``drugs``, target label on ``ades``) and the span
+    features declare it; spans that already carry labels declare it too.
     """
     rows = [dict(r) for r in records]
+    if task is not None:
+        rows = _labeled(rows, task)
+    labeled = task is not None or any(
+        "label" in span for row in rows for span in (*(row.get("drugs") or ()), *(row.get("ades") or ()))
+    )
+    span_features = {**_SPAN_FEATURES, **(SPAN_LABEL_FEATURE if labeled else {})}
     all_features = dict(FEATURES)
+    if labeled:
+        all_features["drugs"] = datasets.List(span_features)
+        all_features["ades"] = datasets.List({"drug": datasets.Value("int32"), **span_features})
     extra = {key for row in rows for key in row} - set(FEATURES)
     all_features.update({key: value for key, value in PROVENANCE_FEATURES.items() if key in extra})
     if features is not None:
@@ -201,9 +250,10 @@ def records_to_dataset(
             f"records have columns {sorted(missing)} with no declared features; pass them in `features=`"
         )
     columns = {name: [row.get(name) for row in rows] for name in all_features}
+    optional = {"score": None, **({"label": None} if labeled else {})}
     for column in ("drugs", "ades"):
         columns[column] = [
-            [{"score": None, **span} for span in spans] if spans else [] for spans in columns[column]
+            [{**optional, **span} for span in spans] if spans else [] for spans in columns[column]
         ]
     return datasets.Dataset.from_dict(columns, features=datasets.Features(all_features))
 

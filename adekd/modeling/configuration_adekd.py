@@ -1,4 +1,4 @@
-"""Configuration of the adekd student: a BERT-family encoder plus drug and ADE heads.
+"""Configuration of the adekd student: a BERT-family encoder plus anchor (drug) and target (ADE) heads.
 
 Single-file style of transformers: this file imports only ``transformers`` so that a saved model
 folder loads with ``trust_remote_code=True`` where adekd is not installed.
@@ -10,6 +10,8 @@ from transformers.configuration_utils import SubConfigSpec
 ARCHITECTURES = ("drug_centric", "no_drug", "pairwise")
 FUSIONS = ("mlp", "product", "concat")
 BIO_LABELS = ("O", "B", "I")
+TASK_FIELDS = ("task", "anchor_type", "anchor_label", "target_type", "target_label", "relation")
+"""The task's type names a student carries (``adekd.tasks.TaskSpec.type_names()``; ADE by default)."""
 
 
 class AdeStudentConfig(PretrainedConfig):
@@ -60,6 +62,21 @@ class AdeStudentConfig(PretrainedConfig):
             The pretrained encoder the student started from (for model cards).
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the normal initializer of the heads.
+        task (`str`, *optional*, defaults to `"ade"`):
+            Name of the extraction task the student was trained for (an ``adekd.tasks`` spec). The
+            model itself is task-agnostic: anchors play the drugs' part, targets the ADEs'. This and
+            the five names below are the task's words, shown by the pipeline output (span ``label``),
+            the model card and the demo; a folder saved before tasks existed loads as ADE.
+        anchor_type (`str`, *optional*, defaults to `"drug"`):
+            The anchor entity in prose.
+        anchor_label (`str`, *optional*, defaults to `"DRUG"`):
+            The ``label`` of anchor spans in pipeline output.
+        target_type (`str`, *optional*, defaults to `"adverse event"`):
+            The related spans in prose.
+        target_label (`str`, *optional*, defaults to `"ADE"`):
+            The ``label`` of target spans in pipeline output.
+        relation (`str`, *optional*, defaults to `"caused"`):
+            The verb linking an anchor to its targets ("the adverse events each drug caused").
     """
 
     model_type = "adekd_student"
@@ -79,6 +96,12 @@ class AdeStudentConfig(PretrainedConfig):
     marked_batch_size: int = 64
     encoder_name_or_path: str | None = None
     initializer_range: float = 0.02
+    task: str = "ade"
+    anchor_type: str = "drug"
+    anchor_label: str = "DRUG"
+    target_type: str = "adverse event"
+    target_label: str = "ADE"
+    relation: str = "caused"
 
     def __post_init__(self, **kwargs):
         if self.id2label is None and "num_labels" not in kwargs:
@@ -95,6 +118,14 @@ class AdeStudentConfig(PretrainedConfig):
             ids = getattr(self, name)
             if ids is not None and len(ids) != 2:
                 raise ValueError(f"{name} must hold two token ids (before, after), got {ids!r}")
+        for name in TASK_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+
+    def type_names(self) -> dict[str, str]:
+        """The task's words, the keys of :data:`TASK_FIELDS` (as ``adekd.tasks.TaskSpec.type_names()``)."""
+        return {name: getattr(self, name) for name in TASK_FIELDS}
 
     @property
     def needs_markers(self) -> bool:

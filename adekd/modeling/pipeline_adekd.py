@@ -110,10 +110,18 @@ class AdeExtractionPipeline(ChunkPipeline):
     """Extract drugs and the ADEs each drug causes: ``pipeline("ade-extraction", model=DIR)``.
 
     Inputs: a text, a record dict (``text``, optional ``id`` and ``drugs``), or a list, dataset or
-    generator of them. Each output is a record ``{"id", "text", "drugs", "ades"}`` with character
-    offsets and a ``score`` on every predicted span (mean tag probability; threshold it with
-    ``drug_threshold`` / ``ade_threshold``). Texts longer than the encoder window are split into
-    overlapping windows and merged.
+    generator of them. Each output is a record ``{"id", "text", "drugs", "ades"}`` (see
+    :mod:`adekd.records`) with character offsets and, on every predicted span, a ``score`` (mean tag
+    probability; threshold it with ``drug_threshold`` / ``ade_threshold``) and a ``label``: the type
+    name of the student's task from its config (``anchor_label`` on drugs, ``target_label`` on ADEs,
+    e.g. ``DRUG``/``ADE``, ``CHEMICAL``/``DISEASE``). Drugs passed in come back exactly as given.
+    For any task, ``drugs`` hold the anchors and ``ades`` the targets. Texts longer than the encoder
+    window are split into overlapping windows and merged::
+
+        {"id": "0", "text": "Cisplatin-induced nephrotoxicity.",
+         "drugs": [{"text": "Cisplatin", "start": 0, "end": 9, "score": 0.98, "label": "CHEMICAL"}],
+         "ades": [{"drug": 0, "text": "nephrotoxicity", "start": 18, "end": 32, "score": 0.91,
+                   "label": "DISEASE"}]}
 
     Call parameters: ``batch_size``, ``drug_lexicon`` (object with ``find(text)``, used where no
     drugs are given), ``drug_threshold``, ``ade_threshold``, ``max_length`` and ``stride`` (window
@@ -202,6 +210,10 @@ class AdeExtractionPipeline(ChunkPipeline):
             drug_threshold=drug_threshold,
             ade_threshold=ade_threshold,
         )
+        config = self.model.config
+        if source.drugs is None:  # drugs given by the caller come back exactly as given
+            drugs = [{**drug, "label": config.anchor_label} for drug in drugs]
+        ades = [{**ade, "label": config.target_label} for ade in ades]
         return {"id": source.id, "text": source.text, **source.extra, "drugs": drugs, "ades": ades}
 
 
@@ -296,7 +308,8 @@ def extract(
 
     Returns:
         One record per input, in input order (a single record for a single input). Texts get ids
-        ``"0"``, ``"1"``, ... by position; records keep theirs.
+        ``"0"``, ``"1"``, ... by position; records keep theirs. Predicted spans carry ``score`` and
+        the task's ``label`` (see :class:`AdeExtractionPipeline`).
     """
     if isinstance(texts, (str, Mapping)):
         return next(iter_extract([texts], model, **kwargs))

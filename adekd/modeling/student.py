@@ -41,7 +41,10 @@ def resolve_encoder(name_or_path: str | os.PathLike | None = None) -> str:
 
 
 def init_student(
-    output_dir: str | os.PathLike, encoder: str | os.PathLike | None = None, **config_kwargs: Any
+    output_dir: str | os.PathLike,
+    encoder: str | os.PathLike | None = None,
+    task: Any = None,
+    **config_kwargs: Any,
 ) -> Path:
     """Write an untrained student (pretrained encoder, random heads) and its tokenizer to ``output_dir``.
 
@@ -49,6 +52,8 @@ def init_student(
         output_dir: folder to write; created if missing.
         encoder: a BERT-family checkpoint (path or Hub id), ``"minilm"`` for the packaged offline
             encoder, or None for :data:`DEFAULT_ENCODER`.
+        task: the task it will extract (a built-in name, a task spec file or a ``TaskSpec``; None
+            for ADE): its type names go into the config.
         config_kwargs: ``AdeStudentConfig`` fields (``architecture``, ``fusion``,
             ``reencode_per_drug``, ...).
 
@@ -56,6 +61,9 @@ def init_student(
         The folder, loadable with ``AutoModel.from_pretrained`` after ``import adekd`` or with
         ``trust_remote_code=True`` without it.
     """
+    from adekd.tasks import load_task
+
+    config_kwargs = {**load_task(task).type_names(), **config_kwargs}
     source = resolve_encoder(encoder)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
