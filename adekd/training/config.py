@@ -99,6 +99,13 @@ class TrainingConfig:
             "tokens per encoder window (default: the encoder's limit); longer texts become windows"
         ),
     )
+    task: str | None = field(
+        default=None,
+        metadata=_help(
+            "the task the student extracts: a built-in task (ade, chemical-disease) or a task spec file; "
+            "its type names go into the model config (default: ade, or the --init student's task)"
+        ),
+    )
     # --- optimisation -------------------------------------------------------------------------
     epochs: int = field(default=10, metadata=_help("passes over the training data"))
     max_steps: int | None = field(
@@ -202,6 +209,13 @@ class TrainingConfig:
             )
         if self.lora and not self.lora_target_modules:
             raise TrainingConfigError("--lora needs at least one --lora-target-modules name")
+        if self.task is not None:
+            from adekd.tasks import TaskError, load_task
+
+            try:
+                load_task(self.task)
+            except TaskError as err:
+                raise TrainingConfigError(f"--task: {err}") from None
         return self
 
     def to_dict(self) -> dict[str, Any]:

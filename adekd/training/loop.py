@@ -239,6 +239,9 @@ def train(config: TrainingConfig) -> dict[str, Any]:
     set_seed(config.seed)
     data = load_run_data(config)
     model, tokenizer = student.build(config)
+    for flag, loaded in (("--train", data.train), ("--dev", data.dev), ("--test", data.test)):
+        if loaded is not None:
+            student.check_task_labels(loaded.records, model, f"{flag} {loaded.source}")
     proc = student.processor(model, tokenizer, config.max_length)
     if config.lora:
         model = apply_lora(model, config, encoder=model.encoder, heads=model.head_module_names)

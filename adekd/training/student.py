@@ -51,8 +51,20 @@ def check_encoder(name_or_path: str) -> None:
         )
 
 
+def task_type_names(config: TrainingConfig) -> dict[str, str]:
+    """The type names ``--task`` puts into the student's config (none without ``--task``)."""
+    from adekd.tasks import load_task
+
+    return load_task(config.task).type_names() if config.task is not None else {}
+
+
 def build(config: TrainingConfig) -> tuple[AdeStudentForExtraction, Any]:
-    """The student to train and its tokenizer: ``--init`` (a student folder) or a new one on ``--encoder``."""
+    """The student to train and its tokenizer: ``--init`` (a student folder) or a new one on ``--encoder``.
+
+    ``--task`` sets the task's type names in the config; without it a new student is an ADE student
+    and an ``--init`` student keeps its own task (``--task`` retargets it, e.g. from ADE to another
+    task, the weights being a starting point either way).
+    """
     if config.init:
         if config.architecture or config.fusion:
             raise TrainingConfigError(
@@ -62,6 +74,7 @@ def build(config: TrainingConfig) -> tuple[AdeStudentForExtraction, Any]:
             model = AdeStudentForExtraction.from_pretrained(config.init)
         except (OSError, ValueError) as err:
             raise TrainingConfigError(f"--init {config.init}: not a student folder ({err})") from None
+        model.config.update(task_type_names(config))
         return model, AutoTokenizer.from_pretrained(config.init)
     encoder = resolve_encoder(config.encoder)
     check_encoder(encoder)
@@ -70,12 +83,33 @@ def build(config: TrainingConfig) -> tuple[AdeStudentForExtraction, Any]:
         key: value
         for key, value in (("architecture", config.architecture), ("fusion", config.fusion))
         if value
-    }
+    } | task_type_names(config)
     try:
         model = AdeStudentForExtraction.from_encoder(encoder, tokenizer=tokenizer, **options)
     except ValueError as err:
         raise TrainingConfigError(f"--encoder {encoder}: {err}") from None
     return model, tokenizer
+
+
+def check_task_labels(records: Sequence[Record], model: torch.nn.Module, source: str) -> None:
+    """Refuse data made for another task than the student's: a ``task`` column (silver records name
+    the teacher's task) or span ``label`` keys that differ from the student's type names.
+
+    A silver set labeled for chemical-disease trained without ``--task chemical-disease`` would
+    give a student that calls its chemicals DRUG; records with neither key (most gold corpora) pass.
+    """
+    names = base_student(model).config.type_names()
+    hint = f"the student's task is {names['task']!r}; pass --task with the data's task"
+    tasks = {r["task"] for r in records if r.get("task") not in (None, names["task"])}
+    if tasks:
+        raise TrainingConfigError(f"{source}: records of task {sorted(tasks)}, but {hint}")
+    expected = {"drugs": names["anchor_label"], "ades": names["target_label"]}
+    for column, label in expected.items():
+        found = {span.get("label") for r in records for span in r[column]} - {None, label}
+        if found:
+            raise TrainingConfigError(
+                f"{source}: {column} spans are labeled {sorted(found)}, not {label!r}; {hint}"
+            )
 
 
 def processor(model: torch.nn.Module, tokenizer: Any, max_length: int | None = None) -> AdeStudentProcessor:
