@@ -221,33 +221,33 @@ def _add_student(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="drug_centric: re-encode the sentence once per drug with the drug marked (slower ablation)",
     )
-    init.set_defaults(func=_run_student_init)
-
-
-def _run_student_init(args: argparse.Namespace) -> None:
-    from adekd.modeling import init_student
-
     init.add_argument(
         "--task",
         help="the task it will extract: a built-in task (ade, chemical-disease) or a task spec file; its "
         "type names go into the config (default: ade)",
     )
-    try:
-        folder = init_student(
-            args.output,
-            args.encoder,
-            architecture=args.architecture,
+    init.set_defaults(func=_run_student_init)
+
+
+def _run_student_init(args: argparse.Namespace) -> None:
+    from adekd.modeling import init_student
     from adekd.tasks import TaskError, load_task
-            fusion=args.fusion,
+
     try:
         task = load_task(args.task)
     except TaskError as err:
         raise CLIError(f"--task: {err}") from None
+    try:
+        folder = init_student(
+            args.output,
+            args.encoder,
+            task=task,
+            architecture=args.architecture,
+            fusion=args.fusion,
             reencode_per_drug=args.reencode_per_drug,
         )
     except (OSError, ValueError) as err:
         raise CLIError(f"--encoder {args.encoder or 'default'}: {err}") from None
-            task=task,
     print(folder)
 
 
