@@ -158,6 +158,11 @@ def _add_publish(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also publish the LoRA adapter (adapter/), beside the merged weights",
     )
+    publish.add_argument(
+        "--task",
+        help="the task the card names: a built-in task or a task spec file (default: the task the folder "
+        "recorded; needed for a task of your own known only by name)",
+    )
     publish.set_defaults(func=_run_publish)
 
 
@@ -179,6 +184,7 @@ def _run_publish(args: argparse.Namespace) -> None:
             base_model=args.base_model,
             dataset_id=args.dataset_id,
             include_adapter=args.include_adapter,
+            task=args.task,
         )
     except (PublishError, OSError) as err:
         raise CLIError(str(err)) from None

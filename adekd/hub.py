@@ -8,7 +8,9 @@ cannot claim more than was measured. The folder works offline (``load_dataset(fo
 ``from_pretrained(folder)``) and is what :func:`push_folder` uploads, in one commit.
 
 The Jinja templates live in ``adekd/hub_cards/`` (package data, so a plain ``pip install`` has them;
-``hub_cards/`` at the repository root links there).
+``hub_cards/`` at the repository root links there). Cards speak the artifact's task
+(:mod:`adekd.tasks`): its title, description, tags and intended use, and its anchor and target words
+("(chemical, disease) pairs") where the ADE task says "(drug, ADE) pairs".
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from huggingface_hub import DatasetCard, ModelCard, RepoCard
+
+from adekd.tasks.spec import TaskSpec
+from adekd.tasks.words import TaskWords
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +119,42 @@ def check_card(card: RepoCard) -> None:
         problems.append("no license")
     if problems:
         raise PublishError("card metadata is not valid for the Hub: " + "; ".join(problems))
+
+
+def card_task(task: Any = None, recorded: Any = None) -> tuple[TaskWords, TaskSpec | None]:
+    """The task a card names, with its spec when known: ``task`` (a built-in name, a spec file or a
+    :class:`TaskSpec`) when given, else what the artifact recorded (a model config's type names, a
+    labeling summary's task), else ADE. A user's task known only by its type names has no spec: its
+    card is written from the words alone."""
+    from adekd.tasks import TaskError, load_task
+    from adekd.tasks.spec import task_from_dict
+
+    try:
+        if task is not None or isinstance(recorded, str):
+            spec = load_task(task if task is not None else recorded)
+        elif isinstance(recorded, Mapping) and isinstance(recorded.get("anchor"), Mapping):  # a whole spec
+            spec = task_from_dict(dict(recorded), "the recorded task")
+        else:
+            words = TaskWords.of(recorded if isinstance(recorded, Mapping) else None)
+            return words, words.builtin_spec()
+    except TaskError as err:
+        raise PublishError(f"{err}; name the task the card is for (--task)") from None
+    return TaskWords.of(spec), spec
+
+
+def _task_context(words: TaskWords, spec: TaskSpec | None) -> dict[str, Any]:
+    """What the card templates say about the task."""
+    return {
+        "name": words.task,
+        "title": spec.title if spec else words.task,
+        "description": spec.description if spec else None,
+        "intended_use": spec.card.intended_use if spec else None,
+    }
+
+
+def _task_tags(base: list[str], spec: TaskSpec | None, extra: list[str]) -> list[str]:
+    """``base``, then the task's own card tags, then ``extra``, each once."""
+    return list(dict.fromkeys([*base, *(spec.card.tags if spec else ()), *extra]))
 
 
 def size_category(num_rows: int) -> str:
@@ -291,8 +332,6 @@ DATA_DIR = "data"
 COLUMN_DESCRIPTIONS = {
     "id": "sentence id (the input's id, so silver and gold rows pair up)",
     "text": "the sentence",
-    "drugs": "drug mentions: `text`, character `start`/`end` (end exclusive)",
-    "ades": "ADE mentions: `drug` (index into `drugs`), `text`, `start`, `end`",
     "doc_id": "source document (e.g. PubMed id), when known",
     "doc_start": "offset of the sentence in its document, when known",
     "teacher": "teacher backend",
@@ -303,22 +342,30 @@ COLUMN_DESCRIPTIONS = {
     "raw_response": "the teacher's answer exactly as received",
     "finish_reason": "why the teacher stopped (`stop`, `length`, ...)",
     "parse_status": "how the answer parsed (`ok`, or how it was repaired)",
-    "drug_alignment": "for each drug: how its quote was found in the text (exact, normalized, fuzzy)",
-    "ade_alignment": "for each ADE: how its quote was found in the text",
     "rejected_quotes": "quotes found nowhere in the text, dropped from the labels",
     "prompt_tokens": "prompt tokens of the request",
     "completion_tokens": "completion tokens of the answer",
 }
-"""What each column of a silver dataset means, for the card's column table."""
+"""What each column of a silver dataset means, for the card's column table (the span columns are
+described in the task's words by :func:`column_descriptions`)."""
 
-DATASET_TAGS = [
-    "adekd",
-    "silver-labels",
-    "synthetic",
-    "adverse-drug-events",
-    "relation-extraction",
-    "biomedical",
-]
+
+def column_descriptions(words: TaskWords) -> dict[str, str]:
+    """:data:`COLUMN_DESCRIPTIONS` with the span columns in the task's words."""
+    return {
+        **COLUMN_DESCRIPTIONS,
+        "drugs": f"{words.anchor} mentions: `text`, character `start`/`end` (end exclusive)",
+        "ades": f"{words.target} mentions: `drug` (index into `drugs`), `text`, `start`, `end`",
+        "drug_alignment": (
+            f"for each {words.anchor}: how its quote was found in the text (exact, normalized, fuzzy)"
+        ),
+        "ade_alignment": f"for each {words.target}: how its quote was found in the text",
+    }
+
+
+DATASET_TAGS = ["adekd", "silver-labels", "synthetic"]
+"""Tags of every silver dataset; the task's own card tags follow, then :data:`SHARED_TAGS`."""
+SHARED_TAGS = ["relation-extraction", "biomedical"]
 
 
 def write_parquet_shards(
@@ -416,16 +463,19 @@ def dataset_card(
     teacher_eval: Mapping[str, Any] | None = None,
     run_file: str | None = None,
     failures_file: str | None = None,
+    task: Any = None,
 ) -> DatasetCard:
     """The card of a silver dataset: every number comes from ``summary`` (the run's own record) or ``data``.
 
     ``data`` maps split names to ``datasets.Dataset``; the card's ``configs``/``dataset_info``
     YAML is written by :func:`write_parquet_shards`, so pass the card data through it first
     (``publish_dataset`` does). ``teacher_eval`` is an ``ade_f1`` result of the teacher against gold
-    plus ``dataset`` and ``num_records``; without it the card says "not measured".
+    plus ``dataset`` and ``num_records``; without it the card says "not measured". The card names
+    ``task`` when given, else the task the summary recorded (see :func:`card_task`).
     """
     from huggingface_hub import DatasetCardData
 
+    words, spec = card_task(task, summary.get("task"))
     teacher = summary.get("teacher") or {}
     prompt = summary.get("prompt") or {}
     counts = summary.get("counts") or {}
@@ -439,13 +489,14 @@ def dataset_card(
         size_categories=[size_category(num_rows)],
         task_categories=["token-classification"],
         task_ids=["named-entity-recognition"],
-        pretty_name=pretty_name or "Silver ADE extraction labels",
-        tags=DATASET_TAGS,
+        pretty_name=pretty_name or f"Silver labels: {_task_context(words, spec)['title']}",
+        tags=_task_tags(DATASET_TAGS, spec, SHARED_TAGS),
     )
     splits = [{"name": name, "num_rows": len(split)} for name, split in data.items()]
     features = next(iter(data.values())).features if data else {}
+    described = column_descriptions(words)
     columns = [
-        {"name": name, "dtype": _feature_type(feature), "description": COLUMN_DESCRIPTIONS.get(name)}
+        {"name": name, "dtype": _feature_type(feature), "description": described.get(name)}
         for name, feature in features.items()
     ]
     parameters = {"transport": teacher.get("transport"), **(teacher.get("parameters") or {})}
@@ -479,6 +530,9 @@ def dataset_card(
         adekd_version=summary.get("adekd_version"),
         run_file=run_file,
         failures_file=failures_file,
+        task=_task_context(words, spec),
+        words=words,
+        span_labels="label" in getattr(features.get("drugs"), "feature", {}),
     )
 
 
@@ -530,6 +584,7 @@ def publish_dataset(
     gold: str | os.PathLike | None = None,
     teacher_eval: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    task: Any = None,
 ) -> Path:
     """Write a silver dataset folder (from ``adekd label``) as a dataset repo folder and return it.
 
@@ -569,6 +624,7 @@ def publish_dataset(
             teacher_eval=teacher_eval,
             run_file=SUMMARY_FILE,
             failures_file=FAILURES_FILE if failures_path.is_file() else None,
+            task=task,
         )
         write_parquet_shards(data, staging, card.data)
         check_card(card)  # again, now with the configs and dataset_info the shards added
@@ -599,7 +655,8 @@ MODEL_FILE_PATTERNS = (
 )
 """Files of a student folder that belong in its repo; checkpoints, logs and run state stay behind."""
 
-MODEL_TAGS = ["adekd", "adverse-drug-events", "biomedical", "relation-extraction", "knowledge-distillation"]
+MODEL_TAGS = ["adekd"]
+"""Tags of every student; the task's own card tags follow, then :data:`SHARED_TAGS` and distillation."""
 
 HYPERPARAMETERS = (
     "epochs", "max_steps", "batch_size", "gradient_accumulation_steps", "learning_rate", "head_learning_rate",
@@ -686,17 +743,20 @@ def model_card(
     base_model: str | None = None,
     dataset_id: str | None = None,
     adapter_dir: str | None = None,
+    task: Any = None,
 ) -> ModelCard:
     """The card of a student folder, from its ``config.json``, ``training_config.json`` and ``metrics.json``.
 
     The ``model-index`` holds strict and lenient pair F1 exactly as ``metrics.json`` saved them, on
     the test set when training scored one (else the dev set, said so); with no metrics the card says
-    "not evaluated". ``base_model``/``dataset_id`` override the Hub ids read from the metrics.
+    "not evaluated". ``base_model``/``dataset_id`` override the Hub ids read from the metrics. The
+    card names ``task`` when given, else the task whose type names the config carries.
     """
     from huggingface_hub import EvalResult, ModelCardData
 
     folder = Path(folder)
     config = _read_json(folder / "config.json")
+    words, spec = card_task(task, config)
     training = (
         _read_json(folder / "training_config.json") if (folder / "training_config.json").is_file() else {}
     )
@@ -712,7 +772,7 @@ def model_card(
         eval_results = [
             EvalResult(
                 task_type="token-classification",
-                task_name="Adverse drug event extraction",
+                task_name=_task_context(words, spec)["title"],
                 dataset_type=evaluation["dataset_id"] or evaluation["dataset_name"],
                 dataset_name=evaluation["dataset_name"],
                 dataset_split=evaluation["split"],
@@ -732,16 +792,18 @@ def model_card(
         base_model=base_model,
         datasets=[dataset_id] if dataset_id else None,
         metrics=["f1"] if eval_results else None,
-        tags=MODEL_TAGS,
+        tags=_task_tags(MODEL_TAGS, spec, [*SHARED_TAGS, "knowledge-distillation"]),
         model_name=model_name,
         eval_results=eval_results or None,
     )
     encoder = config.get("encoder") or {}
     trained = metrics.get("parameters") or {}
+    drug_centric = config.get("architecture") == "drug_centric"
     architecture = {
+        "task": words.task,
         "architecture": config.get("architecture"),
-        "drug-token fusion": config.get("fusion") if config.get("architecture") == "drug_centric" else None,
-        "re-encode per drug": config.get("reencode_per_drug"),
+        f"{words.anchor}-token fusion": config.get("fusion") if drug_centric else None,
+        f"re-encode per {words.anchor}": config.get("reencode_per_drug"),
         "encoder type": encoder.get("model_type"),
         "encoder layers": encoder.get("num_hidden_layers"),
         "hidden size": encoder.get("hidden_size"),
@@ -790,7 +852,22 @@ def model_card(
         hardware=_hardware(metrics.get("hardware")),
         training_seconds=run.get("train_seconds"),
         evaluation=evaluation,
+        reencode_per_drug=bool(config.get("reencode_per_drug")),
+        task=_task_context(words, spec),
+        words=words,
+        example=_example_text(spec),
     )
+
+
+EXAMPLE_TEXT = "Acute hepatitis developed after oral amoxicillin."
+"""The card's usage example for a task without examples of its own."""
+
+
+def _example_text(spec: TaskSpec | None) -> str:
+    """A sentence for the card's usage snippet: the task's first few-shot example, if it has one."""
+    examples = spec.prompt.examples if spec else ()
+    text = examples[0].get("text") if examples else None
+    return " ".join(text.split()) if isinstance(text, str) else EXAMPLE_TEXT
 
 
 def _student_files(source: Path) -> list[str]:
@@ -814,6 +891,7 @@ def publish_model(
     dataset_id: str | None = None,
     include_adapter: bool = False,
     overwrite: bool = False,
+    task: Any = None,
 ) -> Path:
     """Write a student folder (from ``adekd train``) as a model repo folder and return it.
 
@@ -843,6 +921,7 @@ def publish_model(
             base_model=base_model,
             dataset_id=dataset_id,
             adapter_dir=ADAPTER_DIR if include_adapter else None,
+            task=task,
         )
         _copy_files(source, staging, names)
         if include_adapter:  # peft's own README there is an empty template: the repo card covers it
@@ -899,13 +978,15 @@ def publish(
     base_model: str | None = None,
     dataset_id: str | None = None,
     include_adapter: bool = False,
+    task: Any = None,
 ) -> PublishResult:
     """Publish a silver dataset or student folder to ``output`` and, with ``push_to_hub``, to the Hub.
 
     ``output`` is laid out exactly like the Hub repo, so what is uploaded is what can be inspected
     (and loaded) first. ``pretty_name``, ``gold`` and ``teacher_eval`` apply to datasets
     (:func:`publish_dataset`), ``base_model``, ``dataset_id`` and ``include_adapter`` to students
-    (:func:`publish_model`).
+    (:func:`publish_model`); ``task`` (the task the card names; default: the one the folder
+    recorded) to both.
     The repo id and the token are checked before any work, so a bad one fails fast.
     """
     kind = artifact_kind(source)
@@ -919,7 +1000,8 @@ def publish(
         raise PublishError(f"{flags}: not for a {kind} folder like {source}")
     if push_to_hub is not None:
         check_push(push_to_hub, revision, create_pr)
-    common = {"repo_id": push_to_hub, "overwrite": overwrite, **({"license": license} if license else {})}
+    common = {"repo_id": push_to_hub, "overwrite": overwrite, "task": task}
+    common |= {"license": license} if license else {}
     if kind == "dataset":
         folder = publish_dataset(source, output, **common, **dataset_options)
         delete_patterns = [f"{DATA_DIR}/*"]
