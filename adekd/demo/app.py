@@ -5,6 +5,11 @@
 callbacks only translate between widgets and the library (:func:`adekd.modeling.extract`,
 :func:`adekd.metrics.score`, :func:`adekd.records.read_jsonl`): nothing here extracts or scores.
 
+The page speaks the model's task (its config's type names, :class:`adekd.tasks.words.TaskWords`):
+a chemical-disease student shows chemicals and the diseases they induced where an ADE student shows
+drugs and ADEs. Headings and labels follow the model loaded at start; each result, the model that
+produced it.
+
 Every callback turns bad input into a message in the page (never a stack trace) and returns empty
 outputs, so one bad request never stops the app from serving the next.
 """
@@ -31,6 +36,7 @@ from adekd.demo import views
 from adekd.metrics import score
 from adekd.modeling import AdeStudentConfig, extract, load_pipeline
 from adekd.records import Record, ValidationReport, read_jsonl
+from adekd.tasks.words import TaskWords
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +44,7 @@ MODEL_ENV = "ADEKD_MODEL"
 DEFAULT_MODEL = "adekd/ade-student-minilm"
 """The student the distillation run publishes; ``$ADEKD_MODEL`` or ``--model`` pick another."""
 
-EXAMPLES = [
+ADE_EXAMPLES = [
     [
         "Two weeks after starting oral amoxicillin-clavulanate, a 54-year-old woman developed cholestatic "
         "hepatitis.",
@@ -55,6 +61,28 @@ EXAMPLES = [
         "lithium, hydrochlorothiazide",
     ],
 ]
+
+
+def examples(words: TaskWords) -> list[list[str]]:
+    """Example inputs (text, drugs given): written for the ADE task, the few-shot texts of other
+    built-in tasks, none for a user's own task."""
+    if words.task == "ade":
+        return ADE_EXAMPLES
+    spec = words.builtin_spec()
+    return [[example["text"], ""] for example in spec.prompt.examples] if spec else []
+
+
+def task_words(pipe: Any) -> TaskWords:
+    """The words of the task an ``ade-extraction`` pipeline's model was trained for."""
+    return TaskWords.of(pipe.model.config)
+
+
+def heading(words: TaskWords) -> str:
+    """What the page is about: ``adverse drug events, drug by drug``."""
+    spec = words.builtin_spec()
+    topic = spec.title.lower() if spec else words.task
+    return f"{topic}, {words.anchor} by {words.anchor}"
+
 
 METRIC_HEADERS = [
     "unit",
@@ -235,10 +263,12 @@ def _write_report(report: dict) -> str:
     return str(path)
 
 
-def metric_rows(results: dict) -> list[list]:
+def metric_rows(results: dict, words: TaskWords | None = None) -> list[list]:
     """One row per unit (pairs, drugs, ADEs): strict and lenient P/R/F1 in %, then the counts."""
+    words = words or TaskWords.of()
     rows = []
-    for label, prefix in (("(drug, ADE) pairs", ""), ("drug mentions", "drug_"), ("ADE mentions", "ade_")):
+    units = ((words.pairs, ""), (f"{words.anchor} mentions", "drug_"), (f"{words.target} mentions", "ade_"))
+    for label, prefix in units:
         row: list = [label]
         for matching in ("strict", "lenient"):
             row += [round(100 * results[f"{prefix}{matching}_{m}"], 2) for m in ("precision", "recall", "f1")]
@@ -256,20 +286,23 @@ def build_demo(model: str | os.PathLike | None = None, config: DemoConfig | None
     model_name = resolve_model(model)
     models = ModelCache(size=config.max_models)
     model_note = ""
+    words = TaskWords.of()
     try:
-        models.get(model_name)
+        words = task_words(models.get(model_name))
     except DemoInputError as err:
         logger.warning("%s", err)
         model_note = f"**{err}** Type another model (a local folder or a Hub id) in the *Model* box."
 
-    with gr.Blocks(title="adekd: adverse drug events", analytics_enabled=False) as demo:
+    anchor, target = words.anchor, words.target
+    with gr.Blocks(title=f"adekd: {heading(words)}", analytics_enabled=False) as demo:
         gr.Markdown(
-            "# adekd: adverse drug events, drug by drug\n"
-            "A small student distilled from an LLM finds the drugs in a biomedical sentence and, for "
-            "each drug, the adverse events it caused. Every drug gets its own view: "
-            f"<span style='background:{views.COLOR_MAP[views.DRUG]}'>&nbsp;drug&nbsp;</span> and the "
-            f"<span style='background:{views.COLOR_MAP[views.ADE]}'>&nbsp;ADEs&nbsp;</span> it caused "
-            f"(<span style='background:{views.COLOR_MAP[views.OTHER_DRUG]}'>&nbsp;other drugs&nbsp;</span> "
+            f"# adekd: {heading(words)}\n"
+            f"A small student distilled from an LLM finds the {words.anchor_type}s in a biomedical "
+            f"sentence and, for each {words.anchor_type}, the {words.target_type}s it {words.relation}. "
+            f"Every {anchor} gets its own view: "
+            f"<span style='background:{views.ANCHOR_COLOR}'>&nbsp;{anchor}&nbsp;</span> and the "
+            f"<span style='background:{views.TARGET_COLOR}'>&nbsp;{target}s&nbsp;</span> it {words.relation} "
+            f"(<span style='background:{views.OTHER_ANCHOR_COLOR}'>&nbsp;other {anchor}s&nbsp;</span> "
             "in grey)."
         )
         with gr.Row():
@@ -281,22 +314,25 @@ def build_demo(model: str | os.PathLike | None = None, config: DemoConfig | None
                 1.0,
                 value=config.threshold,
                 step=0.05,
-                label="ADE confidence threshold",
-                info="ADEs scoring lower are hidden (Extract) or dropped (Evaluate)",
+                label=f"{target} confidence threshold",
+                info=f"{target}s scoring lower are hidden (Extract) or dropped (Evaluate)",
                 scale=2,
                 elem_id="threshold",
             )
         gr.Markdown(model_note, elem_id="model-status")
         with gr.Tabs():
             with gr.Tab("Extract", id="extract"):
-                _extract_tab(models, model_box, threshold, config)
+                _extract_tab(models, model_box, threshold, config, words)
             with gr.Tab("Evaluate", id="evaluate"):
-                _evaluate_tab(models, model_box, threshold, config)
+                _evaluate_tab(models, model_box, threshold, config, words)
     demo.queue(max_size=config.max_queue, default_concurrency_limit=config.concurrency_limit)
     return demo
 
 
-def _extract_tab(models: ModelCache, model_box: gr.Textbox, threshold: gr.Slider, config: DemoConfig) -> None:
+def _extract_tab(
+    models: ModelCache, model_box: gr.Textbox, threshold: gr.Slider, config: DemoConfig, words: TaskWords
+) -> None:
+    anchors = f"{words.anchor}s"
     with gr.Row():
         with gr.Column(scale=3):
             text = gr.Textbox(
@@ -304,13 +340,14 @@ def _extract_tab(models: ModelCache, model_box: gr.Textbox, threshold: gr.Slider
             )
         with gr.Column(scale=2):
             drugs_given = gr.Textbox(
-                label="Drugs given (optional)",
-                placeholder="e.g. aspirin, ibuprofen",
-                info="Names separated by commas; empty: the model finds the drugs",
+                label=f"{anchors.capitalize()} given (optional)",
+                placeholder="e.g. aspirin, ibuprofen" if words.task == "ade" else None,
+                info=f"Names separated by commas; empty: the model finds the {anchors}",
                 elem_id="drugs-given",
             )
             button = gr.Button("Extract", variant="primary", elem_id="extract-button")
-    gr.Examples(EXAMPLES, inputs=[text, drugs_given], label="Examples")
+    if examples(words):
+        gr.Examples(examples(words), inputs=[text, drugs_given], label="Examples")
     status = gr.Markdown(label="status", elem_id="extract-status")
     result = gr.State(None)  # the unfiltered record and the notes about its input, for the slider
     views_state = gr.State([])
@@ -321,26 +358,33 @@ def _extract_tab(models: ModelCache, model_box: gr.Textbox, threshold: gr.Slider
             gr.HighlightedText(
                 view["segments"],
                 label=view["title"],
-                color_map=views.COLOR_MAP,
+                color_map=view["colors"],
                 elem_classes=["drug-view"],
                 key=f"drug-view-{index}",
             )
 
     table = gr.Dataframe(
-        headers=views.TABLE_HEADERS, interactive=False, label="(drug, ADE) pairs", elem_id="pairs"
+        headers=views.table_headers(words), interactive=False, label=words.pairs, elem_id="pairs"
     )
     with gr.Accordion("Raw record (JSON)", open=False):
         record_json = gr.JSON(label="record", elem_id="record")
 
-    def show(record: Record, notes: list[str], cut: float) -> tuple:
+    def show(record: Record, notes: list[str], cut: float, names: dict[str, str]) -> tuple:
+        used = TaskWords.of(names)  # the words of the model that made the record
         kept = views.filter_by_score(record, cut)
         if kept["drugs"]:
-            counts = f"{views.count(len(kept['drugs']), 'drug')}, {views.count(len(kept['ades']), 'ADE')}"
-            summary = f"{counts} scoring at least {cut:.2f}."
+            anchors = views.count(len(kept["drugs"]), used.anchor)
+            summary = f"{anchors}, {views.count(len(kept['ades']), used.target)} scoring at least {cut:.2f}."
         else:
-            summary = "No drug found: name the drugs in *Drugs given* to ask about them."
-        drug_views = [{"title": v.title, "segments": v.segments} for v in views.drug_views(kept)]
-        return "\n\n".join([summary, *notes]), drug_views, views.pair_rows(kept), kept
+            plural = f"{used.anchor}s"
+            summary = f"No {used.anchor} found: name the {plural} in *{plural.capitalize()} given* "
+            summary += "to ask about them."
+        colors = views.color_map(used)
+        drug_views = [
+            {"title": v.title, "segments": v.segments, "colors": colors} for v in views.drug_views(kept, used)
+        ]
+        rows = {"headers": views.table_headers(used), "data": views.pair_rows(kept)}
+        return "\n\n".join([summary, *notes]), drug_views, rows, kept
 
     @_friendly(("", None, [], [], None))
     def run_extract(value: str, drug_names: str, name: str, cut: float) -> tuple:
@@ -353,15 +397,17 @@ def _extract_tab(models: ModelCache, model_box: gr.Textbox, threshold: gr.Slider
         if names:
             drugs, absent_note = given_drug_spans(value, names)
             notes += [absent_note] if absent_note else []
-        record = extract(value, model=models.get(name), drugs=[drugs])
-        status, drug_views, rows, kept = show(record, notes, cut)
-        return status, {"record": record, "notes": notes}, drug_views, rows, kept
+        pipe = models.get(name)
+        names = task_words(pipe).type_names()
+        record = extract(value, model=pipe, drugs=[drugs])
+        status, drug_views, rows, kept = show(record, notes, cut, names)
+        return status, {"record": record, "notes": notes, "words": names}, drug_views, rows, kept
 
     @_friendly(("", [], [], None))
     def rethreshold(last: dict | None, cut: float) -> tuple:
         if last is None:
             return "", [], [], None
-        return show(last["record"], last["notes"], cut)
+        return show(last["record"], last["notes"], cut, last["words"])
 
     inputs = [text, drugs_given, model_box, threshold]
     outputs = [status, result, views_state, table, record_json]
@@ -374,7 +420,7 @@ def _extract_tab(models: ModelCache, model_box: gr.Textbox, threshold: gr.Slider
 
 
 def _evaluate_tab(
-    models: ModelCache, model_box: gr.Textbox, threshold: gr.Slider, config: DemoConfig
+    models: ModelCache, model_box: gr.Textbox, threshold: gr.Slider, config: DemoConfig, words: TaskWords
 ) -> None:
     gr.Markdown(
         "Score a model with the `ade_f1` metric: upload gold records (JSONL, one record per line, "
@@ -388,7 +434,9 @@ def _evaluate_tab(
         )
     with gr.Row():
         use_gold_drugs = gr.Checkbox(
-            value=True, label="When predicting, give the model the gold drugs", elem_id="use-gold-drugs"
+            value=True,
+            label=f"When predicting, give the model the gold {words.anchor}s",
+            elem_id="use-gold-drugs",
         )
         matching = gr.Radio(
             ["strict", "lenient"], value="strict", label="Errors listed under", elem_id="matching"
@@ -413,6 +461,7 @@ def _evaluate_tab(
     ) -> tuple:
         gold, problems = read_upload(gold_path, "gold")
         notes = [f"Gold: {len(gold)} records."]
+        used = words  # uploaded predictions: the page's words; predicting: the model's
         if pred_path:
             predictions, pred_problems = read_upload(pred_path, "predicted")
             problems += pred_problems
@@ -426,11 +475,12 @@ def _evaluate_tab(
                 gold = gold[: config.max_eval_records]
             inputs = [{**r, "drugs": r["drugs"] if gold_drugs else []} for r in gold]
             pipe = models.get(name)
+            used = task_words(pipe)
             predictions = extract(
                 inputs, model=pipe, batch_size=config.batch_size, ade_threshold=cut, progress=True
             )
-            given = ", given the gold drugs" if gold_drugs else ""
-            notes.append(f"Predictions: made by `{name}`{given}, ADEs scoring at least {cut:.2f}.")
+            given = f", given the gold {used.anchor}s" if gold_drugs else ""
+            notes.append(f"Predictions: made by `{name}`{given}, {used.target}s scoring at least {cut:.2f}.")
         try:
             results = score(predictions, gold, return_per_record=True)
         except ValueError as err:
@@ -446,7 +496,9 @@ def _evaluate_tab(
                 + "\n".join(f"- {p}" for p in problems[:20])
             )
         per_record = results.pop("per_record")
-        error_listing, num_wrong = views.error_html(per_record, error_matching, config.max_error_sentences)
+        error_listing, num_wrong = views.error_html(
+            per_record, error_matching, config.max_error_sentences, used
+        )
         notes.insert(
             0,
             f"Strict pair F1 **{100 * results['strict_f1']:.2f}**, lenient pair F1 "
@@ -460,7 +512,7 @@ def _evaluate_tab(
             "config": asdict(config),
             "per_record": per_record,
         }
-        return "\n\n".join(notes), metric_rows(results), error_listing, _write_report(report)
+        return "\n\n".join(notes), metric_rows(results, used), error_listing, _write_report(report)
 
     button.click(
         run_evaluate,

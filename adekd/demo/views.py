@@ -2,6 +2,8 @@
 
 Pure functions of records (no gradio, no model), so they are tested directly and the app stays a
 thin layer of callbacks. Colours and labels live here so the Extract and Evaluate tabs agree.
+Labels are the task's words (:class:`adekd.tasks.words.TaskWords`, from the model's config): "drug"
+and "ADE" for the ADE task, "chemical" and "disease" for chemical-disease; the default is ADE.
 """
 
 from __future__ import annotations
@@ -11,20 +13,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from adekd.records import Record
+from adekd.tasks.words import TaskWords
 
-DRUG, ADE, OTHER_DRUG = "drug", "ADE", "other drug"
-COLOR_MAP = {DRUG: "#60a5fa", ADE: "#f87171", OTHER_DRUG: "#d1d5db"}
+ANCHOR_COLOR, TARGET_COLOR, OTHER_ANCHOR_COLOR = "#60a5fa", "#f87171", "#d1d5db"
 """HighlightedText colours: the drug a view is about, the ADEs it caused, and the other drugs."""
 
 FOUND, MISSED, SPURIOUS = "found", "missed", "spurious"
-ERROR_COLORS = {FOUND: "#86efac", MISSED: "#fdba74", SPURIOUS: "#fca5a5", DRUG: COLOR_MAP[DRUG]}
+ERROR_COLORS = {FOUND: "#86efac", MISSED: "#fdba74", SPURIOUS: "#fca5a5"}
 """Evaluate-tab colours: an ADE of a gold pair the model found, of a gold pair it missed, of a pair
-it invented, and the drugs of those pairs."""
-
-TABLE_HEADERS = ["drug", "drug offsets", "ADE", "ADE offsets", "score"]
+it invented; the drugs of those pairs get :data:`ANCHOR_COLOR`."""
 
 Segment = tuple[str, str | None]
 LabelledSpan = tuple[int, int, str]
+
+
+def other_anchor(words: TaskWords) -> str:
+    """The highlight label of the drugs a view is not about: ``other drug``."""
+    return f"other {words.anchor}"
+
+
+def color_map(words: TaskWords) -> dict[str, str]:
+    """HighlightedText colours keyed by the task's highlight labels."""
+    return {words.anchor: ANCHOR_COLOR, words.target: TARGET_COLOR, other_anchor(words): OTHER_ANCHOR_COLOR}
+
+
+def table_headers(words: TaskWords) -> list[str]:
+    """Columns of the pair table: ``drug, drug offsets, ADE, ADE offsets, score``."""
+    return [words.anchor, f"{words.anchor} offsets", words.target, f"{words.target} offsets", "score"]
 
 
 @dataclass
@@ -68,17 +83,18 @@ def _offsets(span: dict) -> str:
     return f"{span['start']}:{span['end']}"
 
 
-def drug_views(record: Record) -> list[DrugView]:
+def drug_views(record: Record, words: TaskWords | None = None) -> list[DrugView]:
     """One view per drug mention, so a reader sees which ADEs belong to which drug."""
+    words = words or TaskWords.of()
     text, drugs = record["text"], record["drugs"]
     views = []
     for index, drug in enumerate(drugs):
         ades = [ade for ade in record["ades"] if ade["drug"] == index]
         others = [d for i, d in enumerate(drugs) if i != index]
-        spans = [(drug["start"], drug["end"], DRUG)]
-        spans += [(ade["start"], ade["end"], ADE) for ade in ades]
-        spans += [(d["start"], d["end"], OTHER_DRUG) for d in others]
-        title = f"{drug['text']} ({_offsets(drug)}): {count(len(ades), 'ADE')}"
+        spans = [(drug["start"], drug["end"], words.anchor)]
+        spans += [(ade["start"], ade["end"], words.target) for ade in ades]
+        spans += [(d["start"], d["end"], other_anchor(words)) for d in others]
+        title = f"{drug['text']} ({_offsets(drug)}): {count(len(ades), words.target)}"
         views.append(DrugView(title=title, segments=highlight(text, spans)))
     return views
 
@@ -117,17 +133,16 @@ def cap_text(text: str, max_chars: int) -> tuple[str, str | None]:
     return kept, note
 
 
-def _marked_html(text: str, spans: Sequence[LabelledSpan]) -> str:
+def _marked_html(text: str, spans: Sequence[LabelledSpan], colors: dict[str, str]) -> str:
     parts = []
     for piece, label in highlight(text, spans):
         escaped = html.escape(piece)
         if label is None:
             parts.append(escaped)
         else:
-            parts.append(
-                f'<mark class="adekd-{label}" style="background:{ERROR_COLORS[label]}" title="{label}">'
-                f"{escaped}</mark>"
-            )
+            css, title = "-".join(label.lower().split()), html.escape(label, quote=True)
+            style = f"background:{colors[label]}"
+            parts.append(f'<mark class="adekd-{css}" style="{style}" title="{title}">{escaped}</mark>')
     return "".join(parts)
 
 
@@ -135,18 +150,23 @@ def _pair_text(pair: dict) -> str:
     return html.escape(f"{pair['drug']['text']} \u2192 {pair['ade']['text']}")
 
 
-def error_html(per_record: Sequence[dict], matching: str, limit: int) -> tuple[str, int]:
+def error_html(
+    per_record: Sequence[dict], matching: str, limit: int, words: TaskWords | None = None
+) -> tuple[str, int]:
     """HTML listing the sentences with wrong (drug, ADE) pairs under ``matching``; also their count.
 
     ``per_record`` is the ade_f1 metric's ``per_record`` breakdown. The ADE spans of found, missed
     and spurious pairs are marked in the sentence (with their drugs), and the wrong pairs are listed
     as ``drug -> ADE`` so a drug with both kinds of error stays readable.
     """
+    words = words or TaskWords.of()
+    colors = {**ERROR_COLORS, words.anchor: ANCHOR_COLOR}
     wrong = [r for r in per_record if r["pair"][matching]["fp"] or r["pair"][matching]["fn"]]
     if not wrong:
-        return "<p>No errors: every (drug, ADE) pair matches the gold file.</p>", 0
+        pair = html.escape(f"({words.anchor}, {words.target})")
+        return f"<p>No errors: every {pair} pair matches the gold file.</p>", 0
     legend = " ".join(
-        f'<mark style="background:{color}">{name}</mark>' for name, color in ERROR_COLORS.items()
+        f'<mark style="background:{color}">{html.escape(name)}</mark>' for name, color in colors.items()
     )
     blocks = [f"<p>{count(len(wrong), 'sentence')} with errors ({matching} matching). {legend}</p>"]
     for record in wrong[:limit]:
@@ -154,12 +174,12 @@ def error_html(per_record: Sequence[dict], matching: str, limit: int) -> tuple[s
         found = [tp.get("reference", tp) for tp in result["tp"]]
         listed = ((SPURIOUS, result["fp"]), (MISSED, result["fn"]), (FOUND, found))
         spans = [(p["ade"]["start"], p["ade"]["end"], label) for label, pairs in listed for p in pairs]
-        spans += [(p["drug"]["start"], p["drug"]["end"], DRUG) for _, pairs in listed for p in pairs]
+        spans += [(p["drug"]["start"], p["drug"]["end"], words.anchor) for _, pairs in listed for p in pairs]
         missed = "; ".join(_pair_text(p) for p in result["fn"]) or "none"
         spurious = "; ".join(_pair_text(p) for p in result["fp"]) or "none"
         blocks.append(
             f'<div class="adekd-error"><p><b>{html.escape(record["id"])}</b>: '
-            f"{_marked_html(record['text'], spans)}</p>"
+            f"{_marked_html(record['text'], spans, colors)}</p>"
             f"<p>missed: {missed}<br>spurious: {spurious}</p></div>"
         )
     if len(wrong) > limit:
