@@ -397,9 +397,10 @@ def _run_train(args: argparse.Namespace) -> None:
 def _add_label(sub: argparse._SubParsersAction) -> None:
     label = sub.add_parser(
         "label",
-        help="label unlabeled sentences with a teacher LLM (silver ADE records)",
+        help="label unlabeled sentences with a teacher LLM (silver records of a task, default ADE)",
         description="Label texts with a teacher LLM: for each sentence, the drugs and the adverse events "
-        "they caused, quoted by the teacher and aligned to character spans. Every answer is cached (SQLite) "
+        "they caused (or the anchors and related spans of another --task), quoted by the teacher and "
+        "aligned to character spans. Every answer is cached (SQLite) "
         "as it arrives: rerunning the same command after a crash sends only the requests that never got "
         "an answer. DIR becomes a dataset folder that load_dataset(DIR) reads, with failures.jsonl (inputs "
         "without a label, itself a valid --input for a retry) and run_summary.json (counts, tokens, cost).",
@@ -417,6 +418,13 @@ def _add_label(sub: argparse._SubParsersAction) -> None:
     add("--model", help="model name (default: gpt-4o-mini for openai, the packaged SmolLM2 for local)")
     add("--base-url", help="server URL, e.g. http://127.0.0.1:8000/v1 (default for openai: api.openai.com)")
     add("--api-key-env", default="OPENAI_API_KEY", metavar="VAR", help="variable holding the API key")
+    add(
+        "--task",
+        default="ade",
+        metavar="NAME_OR_FILE",
+        help="what to extract: a built-in task (default ade: drugs and their adverse events) or a task "
+        "spec YAML file (anchor and target types, answer keys, instructions, examples)",
+    )
     add("--prompt", default="few-shot", help="zero-shot, few-shot (default) or a YAML/JSON template file")
     add("--examples", metavar="FILE", help="labeled records JSONL whose records become the few-shot examples")
     add("--num-examples", type=int, metavar="N", help="use only the first N few-shot examples")

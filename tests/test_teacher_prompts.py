@@ -7,10 +7,11 @@ import json
 import pytest
 
 from adekd.records import write_jsonl
+from adekd.tasks import load_task
 from adekd.teacher.prompts import PromptError, PromptTemplate, load_prompt
-from adekd.teacher.schema import FORMAT_HINT
 
 SENTENCE = "Warfarin caused bleeding."
+FORMAT_HINT = load_task("ade").format_hint
 
 
 def test_builtin_prompts_render_the_sentence_last_and_the_format_in_the_system_message():

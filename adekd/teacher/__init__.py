@@ -1,4 +1,5 @@
-"""The teacher: an LLM that labels unlabeled sentences with drugs and the ADEs they caused (silver labels).
+"""The teacher: an LLM that labels unlabeled sentences (silver labels) for a task of :mod:`adekd.tasks`:
+by default the drugs of each sentence and the adverse events they caused.
 
 :func:`label` runs a labeling job (``adekd label`` on the command line) and returns a
 :class:`LabelRunResult` whose :meth:`~LabelRunResult.save` writes a folder ``load_dataset`` reads.

@@ -1,7 +1,10 @@
 """Read a teacher's answer even when it is not clean JSON.
 
+Answers are read in the task's answer keys (:class:`adekd.tasks.AnswerKeys`; ADE's by default).
 Servers without constrained decoding (and small models with it) wrap the JSON in code fences, add
-prose after it, use Python's single quotes, stop in the middle of a list, or rename keys. Each fix
+prose after it, use Python's single quotes, stop in the middle of a list, or rename keys (to other
+words of the task: ``ades`` or ``adverse_event`` for ``adverse_events``, or generic ones such as
+``name``). Each fix
 applied is named in :attr:`ParsedAnswer.repairs` and kept with the silver record, so a repaired
 answer is never mistaken for a clean one. An answer cut by ``max_tokens`` never gets here: the
 run engine records it as a failure (or retries it with more tokens) before parsing.
@@ -15,21 +18,53 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from adekd.tasks import TaskSpec, load_task
 from adekd.teacher.schema import DrugAnswer
 
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)(?:```|$)", re.DOTALL)
-_DRUG_KEYS = ("drug", "name", "drug_name", "text", "entity")
-_EVENT_KEYS = ("adverse_events", "ades", "adverse_effects", "events", "effects", "adverse_event", "ade")
-_QUOTE_KEYS = ("text", "event", "adverse_event", "name", "quote")
 
 
 class AnswerParseError(ValueError):
-    """The answer holds no readable ``drugs`` list; the message says what was wrong."""
+    """The answer holds no readable list of anchors (``drugs``); the message says what was wrong."""
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """The keys an answer is read with: the task's own first, then the renamings models make."""
+
+    anchors: str
+    anchor: tuple[str, ...]
+    targets: tuple[str, ...]
+    quote: tuple[str, ...]
+    expected: frozenset[str]
+
+    @classmethod
+    def of(cls, task: TaskSpec) -> _Keys:
+        keys = task.answer_keys
+        target_one = _key_forms(task.target.name, task.target.label)
+        target_many = _key_forms(task.target.plural, task.target.label + "s")
+        return cls(
+            anchors=keys.anchors,
+            anchor=_unique(keys.anchor, "name", f"{keys.anchor}_name", "text", "entity"),
+            targets=_unique(keys.targets, *target_many, *target_one),
+            quote=_unique("text", *target_one, "name", "quote"),
+            expected=frozenset((keys.anchor, keys.targets)),
+        )
+
+
+def _key_forms(words: str, label: str) -> tuple[str, ...]:
+    """``adverse events`` -> ``adverse_events``, ``events`` and the label's (``ades``)."""
+    snake = "_".join(words.lower().split())
+    return _unique(snake, snake.rsplit("_", 1)[-1], label.lower())
+
+
+def _unique(*keys: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(keys))
 
 
 @dataclass(frozen=True)
 class ParsedAnswer:
-    """The drugs of an answer and the repairs (if any) needed to read it."""
+    """The anchors (``drugs``) of an answer and the repairs (if any) needed to read it."""
 
     drugs: list[DrugAnswer]
     repairs: tuple[str, ...] = ()
@@ -40,8 +75,9 @@ class ParsedAnswer:
         return "ok" if not self.repairs else "repaired: " + ", ".join(self.repairs)
 
 
-def parse_answer(content: str | None) -> ParsedAnswer:
-    """Parse a teacher answer; raise :class:`AnswerParseError` when nothing usable is in it."""
+def parse_answer(content: str | None, task: str | TaskSpec | None = None) -> ParsedAnswer:
+    """Parse a teacher answer for ``task`` (default ADE); raise :class:`AnswerParseError` when
+    nothing usable is in it."""
     if content is None or not content.strip():
         raise AnswerParseError("empty answer")
     repairs: list[str] = []
@@ -51,7 +87,7 @@ def parse_answer(content: str | None) -> ParsedAnswer:
         text = fence.group(1).strip()
         repairs.append("code fence")
     value = _load_json(text, repairs)
-    return ParsedAnswer(_normalize(value, repairs), tuple(repairs))
+    return ParsedAnswer(_normalize(value, repairs, _Keys.of(load_task(task))), tuple(repairs))
 
 
 def _load_json(text: str, repairs: list[str]) -> Any:
@@ -160,47 +196,47 @@ def _close_truncated(text: str) -> str | None:
     return text[:cut] + close
 
 
-def _normalize(value: Any, repairs: list[str]) -> list[DrugAnswer]:
-    if isinstance(value, dict) and isinstance(value.get("drugs"), list):
-        items = value["drugs"]
+def _normalize(value: Any, repairs: list[str], keys: _Keys) -> list[DrugAnswer]:
+    if isinstance(value, dict) and isinstance(value.get(keys.anchors), list):
+        items = value[keys.anchors]
     elif isinstance(value, list):
         items = value
         repairs.append("bare list")
-    elif isinstance(value, dict) and any(key in value for key in _DRUG_KEYS):
+    elif isinstance(value, dict) and any(key in value for key in keys.anchor):
         items = [value]
-        repairs.append("single drug object")
+        repairs.append(f"single {keys.anchor[0]} object")
     else:
         raise AnswerParseError(
-            f"answer has no 'drugs' list: {_preview(json.dumps(value, ensure_ascii=False))}"
+            f"answer has no {keys.anchors!r} list: {_preview(json.dumps(value, ensure_ascii=False))}"
         )
     merged: dict[str, list[str]] = {}
     for item in items:
-        drug, events = _read_item(item, repairs)
-        if not drug:
+        anchor, targets = _read_item(item, repairs, keys)
+        if not anchor:
             continue
-        known = merged.setdefault(drug, [])
-        known.extend(event for event in events if event not in known)
-    return [DrugAnswer(drug, tuple(events)) for drug, events in merged.items()]
+        known = merged.setdefault(anchor, [])
+        known.extend(target for target in targets if target not in known)
+    return [DrugAnswer(anchor, tuple(targets)) for anchor, targets in merged.items()]
 
 
-def _read_item(item: Any, repairs: list[str]) -> tuple[str, list[str]]:
+def _read_item(item: Any, repairs: list[str], keys: _Keys) -> tuple[str, list[str]]:
     if isinstance(item, str):
         return item.strip(), []
     if not isinstance(item, dict):
         return "", []
-    if set(item) - {"drug", "adverse_events"} and "renamed keys" not in repairs:
+    if set(item) - keys.expected and "renamed keys" not in repairs:
         repairs.append("renamed keys")
-    drug = next((item[key] for key in _DRUG_KEYS if isinstance(item.get(key), str)), "")
-    raw_events = next((item[key] for key in _EVENT_KEYS if key in item), [])
-    if isinstance(raw_events, str | dict):
-        raw_events = [raw_events]
-    events = []
-    for event in raw_events if isinstance(raw_events, list) else []:
-        if isinstance(event, dict):
-            event = next((event[key] for key in _QUOTE_KEYS if isinstance(event.get(key), str)), "")
-        if isinstance(event, str) and event.strip():
-            events.append(event.strip())
-    return drug.strip(), events
+    anchor = next((item[key] for key in keys.anchor if isinstance(item.get(key), str)), "")
+    raw_targets = next((item[key] for key in keys.targets if key in item), [])
+    if isinstance(raw_targets, str | dict):
+        raw_targets = [raw_targets]
+    targets = []
+    for target in raw_targets if isinstance(raw_targets, list) else []:
+        if isinstance(target, dict):
+            target = next((target[key] for key in keys.quote if isinstance(target.get(key), str)), "")
+        if isinstance(target, str) and target.strip():
+            targets.append(target.strip())
+    return anchor.strip(), targets
 
 
 def _preview(text: str, limit: int = 80) -> str:

@@ -8,6 +8,10 @@
     result.save("silver/")          # load_dataset("silver/") reads it back
     print(result.summary["counts"])
 
+The task (:mod:`adekd.tasks`; ``LabelConfig(task="my-task.yaml")``, default ``"ade"``) gives the
+built-in prompts and the keys the answers are written and read in; every silver record names it
+in its ``task`` column and the summary holds its whole spec.
+
 How a run goes: inputs are read (text, JSONL, PubTator, records, dataset folders), empty texts,
 duplicates, over-long texts and, with a lexicon, sentences without a drug are set aside and
 counted. Each remaining text is looked up in the cache; only misses reach the backend, through a
@@ -38,6 +42,7 @@ from typing import Any, Literal
 from tqdm.auto import tqdm
 
 from adekd.records import Record, validate_record
+from adekd.tasks import DEFAULT_TASK, TaskSpec
 from adekd.teacher.alignment import DEFAULT_FUZZY_THRESHOLD, align_answer
 from adekd.teacher.backends.base import (
     Backend,
@@ -78,8 +83,11 @@ class LabelConfig:
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     """Environment variable holding the API key; the key itself is never stored."""
+    task: str | os.PathLike | TaskSpec = DEFAULT_TASK
+    """What to extract: a built-in task name (``ade``), a task spec file or a :class:`TaskSpec`."""
     prompt: str = "few-shot"
-    """``zero-shot``, ``few-shot`` or a YAML/JSON template file."""
+    """``zero-shot``, ``few-shot`` (the task's instructions, with its examples) or a YAML/JSON
+    template file."""
     examples: str | None = None
     """Labeled records file whose records replace the template's few-shot examples."""
     num_examples: int | None = None
@@ -111,7 +119,7 @@ class LabelConfig:
     split_sentences: bool | None = None
     """When ``inputs`` is a path: split texts into sentences (``None``: PubTator yes, others no)."""
     lexicon: str | None = None
-    """Drug lexicon file; sentences where it finds no drug are skipped and counted."""
+    """Lexicon of anchors (drugs for ADE); sentences where it finds none are skipped and counted."""
     keep_duplicates: bool = False
     """Emit a record for every input id; by default a repeated text yields one record (the first id)."""
     fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD
@@ -303,7 +311,7 @@ async def label_async(
     """:func:`label` for callers that already run an event loop (notebooks, servers)."""
     config = config or LabelConfig()
     config.validate()
-    prompt = load_prompt(config.prompt, config.examples, config.num_examples)
+    prompt = load_prompt(config.prompt, config.examples, config.num_examples, task=config.task)
     if backend is None and config.transport == "openai-chat":
         from adekd.teacher.backends.openai_http import resolve_api_key
 
@@ -457,6 +465,7 @@ class _LabelRun:
     ) -> None:
         self.config = config
         self.prompt = prompt
+        self.task = prompt.task
         self.cache = cache
         self.model = config.resolved_model()
         self.structured = config.resolved_structured()
@@ -516,7 +525,7 @@ class _LabelRun:
         schema = None
         if self.structured != "none":
             choices = quote_choices(text) if self.config.constrain_quotes else None
-            schema = answer_schema(choices or None)
+            schema = answer_schema(choices or None, keys=self.task.answer_keys)
         params = {**self.config.decoding(max_tokens), "schema": _short_hash(schema) if schema else None}
         key = cache_key(self.config.transport, self.model, self.prompt.hash, params, text)
         request = ChatRequest(
@@ -526,6 +535,7 @@ class _LabelRun:
             temperature=self.config.temperature,
             seed=self.config.seed,
             schema=schema,
+            schema_name=f"{self.task.name}_answer",
         )
         return request, params
 
@@ -581,7 +591,7 @@ class _LabelRun:
                     generation.content,
                 )
             try:
-                parsed = parse_answer(generation.content)
+                parsed = parse_answer(generation.content, self.task)
             except AnswerParseError as err:
                 raise _Failure(f"unusable answer: {err}", generation.content) from None
             self._store(item, generation, params, parsed)
@@ -598,6 +608,7 @@ class _LabelRun:
             "drugs": alignment.drugs,
             "ades": alignment.ades,
             **item.source,
+            "task": self.task.name,
             "teacher": self.config.teacher,
             "teacher_model": self.model,
             "prompt_id": self.prompt.id,
@@ -734,6 +745,7 @@ class _LabelRun:
         return {
             "adekd_version": adekd_version,
             "created_at": started_at.isoformat(timespec="seconds"),
+            "task": self.task.to_dict(),
             "corpus": {
                 "source": source,
                 "split_sentences": self.config.split_sentences,

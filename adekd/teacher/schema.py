@@ -1,11 +1,13 @@
-"""The one answer a teacher gives: the drugs of a sentence, each with the adverse events it caused.
+"""The one answer a teacher gives: the anchors of a sentence, each with the spans related to it.
 
-The answer travels as JSON ``{"drugs": [{"drug": "...", "adverse_events": ["...", ...]}]}`` where
-every string is meant to be an exact quote of the sentence. :func:`answer_schema` is its JSON
-schema, sent to servers that constrain decoding to it; the bounds (``maxItems``, ``maxLength``)
-stop small models from repeating list items until they run out of tokens. With ``choices`` the
-strings are further restricted to pieces of the sentence, which removes invented quotes on servers
-with guided decoding (see FINDINGS: hallucinated quotes fell from about 50% to 0).
+The answer travels as JSON in the task's own words (:class:`adekd.tasks.AnswerKeys`); for the ADE
+task ``{"drugs": [{"drug": "...", "adverse_events": ["...", ...]}]}``, where every string is meant
+to be an exact quote of the sentence. :func:`answer_schema` is its JSON schema, sent to servers
+that constrain decoding to it; the bounds (``maxItems``, ``maxLength``) stop small models from
+repeating list items until they run out of tokens. With ``choices`` the strings are further
+restricted to pieces of the sentence, which removes invented quotes on servers with guided
+decoding (see FINDINGS: hallucinated quotes fell from about 50% to 0). Functions taking ``keys``
+default to the default task's (ADE's).
 """
 
 from __future__ import annotations
@@ -18,22 +20,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adekd.records import Record
+from adekd.tasks import AnswerKeys, load_task
 
 MAX_DRUGS = 8
 MAX_EVENTS_PER_DRUG = 8
 MAX_QUOTE_CHARS = 200
 MAX_CHOICE_WORDS = 8
 
-FORMAT_HINT = (
-    '{"drugs": [{"drug": "<drug, copied from the sentence>", '
-    '"adverse_events": ["<adverse event, copied from the sentence>"]}]}'
-)
-"""The answer format as the prompt shows it (``{schema}`` in a template)."""
-
 
 @dataclass(frozen=True)
 class DrugAnswer:
-    """One drug quoted by the teacher and the adverse events it says the drug caused."""
+    """One anchor quoted by the teacher and the targets it relates to it.
+
+    The names are the record model's (:mod:`adekd.records`): anchors live in ``drugs`` and targets
+    in ``ades`` whatever the task, so ``drug`` is the anchor (a gene, a chemical) and
+    ``adverse_events`` its targets (diseases) in tasks other than ADE.
+    """
 
     drug: str
     adverse_events: tuple[str, ...] = field(default_factory=tuple)
@@ -44,26 +46,28 @@ def answer_schema(
     max_drugs: int = MAX_DRUGS,
     max_events: int = MAX_EVENTS_PER_DRUG,
     max_quote_chars: int = MAX_QUOTE_CHARS,
+    keys: AnswerKeys | None = None,
 ) -> dict[str, Any]:
-    """The JSON schema of an answer; with ``choices`` every quote must be one of them."""
+    """The JSON schema of an answer under ``keys``; with ``choices`` every quote must be one of them."""
+    keys = keys or load_task().answer_keys
     quote: dict[str, Any] = {"type": "string"}
     if choices is not None:
         quote["enum"] = list(choices)
     else:
         quote["maxLength"] = max_quote_chars
-    drug = {
+    anchor = {
         "type": "object",
         "properties": {
-            "drug": quote,
-            "adverse_events": {"type": "array", "items": quote, "maxItems": max_events},
+            keys.anchor: quote,
+            keys.targets: {"type": "array", "items": quote, "maxItems": max_events},
         },
-        "required": ["drug", "adverse_events"],
+        "required": [keys.anchor, keys.targets],
         "additionalProperties": False,
     }
     return {
         "type": "object",
-        "properties": {"drugs": {"type": "array", "items": drug, "maxItems": max_drugs}},
-        "required": ["drugs"],
+        "properties": {keys.anchors: {"type": "array", "items": anchor, "maxItems": max_drugs}},
+        "required": [keys.anchors],
         "additionalProperties": False,
     }
 
@@ -102,16 +106,15 @@ def quote_choices(text: str, max_words: int = MAX_CHOICE_WORDS) -> list[str]:
     return list(seen)
 
 
-def answer_to_json(answer: Iterable[DrugAnswer]) -> str:
-    """The answer as the teacher should write it (used for few-shot examples)."""
-    return json.dumps(
-        {"drugs": [{"drug": d.drug, "adverse_events": list(d.adverse_events)} for d in answer]},
-        ensure_ascii=False,
-    )
+def answer_to_json(answer: Iterable[DrugAnswer], keys: AnswerKeys | None = None) -> str:
+    """The answer as the teacher should write it under ``keys`` (used for few-shot examples)."""
+    keys = keys or load_task().answer_keys
+    items = [{keys.anchor: item.drug, keys.targets: list(item.adverse_events)} for item in answer]
+    return json.dumps({keys.anchors: items}, ensure_ascii=False)
 
 
 def record_to_answer(record: Record) -> list[DrugAnswer]:
-    """A labeled record as the answer a perfect teacher would give (drugs merged by their text)."""
+    """A labeled record as the answer a perfect teacher would give (anchors merged by their text)."""
     events: dict[str, list[str]] = {}
     for drug in record["drugs"]:
         events.setdefault(drug["text"], [])

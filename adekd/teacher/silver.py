@@ -6,7 +6,7 @@ Folder layout (``load_dataset(folder)`` reads it; the card's ``configs`` point i
       README.md                  minimal dataset card; its YAML ``configs``/``dataset_info`` declare the data
       data/train-NNNNN-of-NNNNN.parquet  silver records with provenance columns
       failures.jsonl                    inputs without a label: {"id", "text", "error", ...}
-      run_summary.json                  counts, tokens, cost, timings and the teacher configuration
+      run_summary.json                  task spec, counts, tokens, cost, timings, teacher configuration
 
 ``failures.jsonl`` is itself a valid ``--input`` for a retry run (a JSONL of texts with ids). A run
 that labeled nothing writes only the last two files.
@@ -34,6 +34,7 @@ CARD_FILE = "README.md"
 _MATCH = {"status": datasets.Value("string"), "similarity": datasets.Value("float32")}
 SILVER_FEATURES = datasets.Features(
     {
+        "task": datasets.Value("string"),
         "teacher": datasets.Value("string"),
         "teacher_model": datasets.Value("string"),
         "prompt_id": datasets.Value("string"),
@@ -58,13 +59,15 @@ SILVER_FEATURES = datasets.Features(
 )
 """Provenance columns of a silver record, beside the record model's own (and ``doc_id``/``doc_start``).
 
-``decoding`` is the JSON of the decoding parameters (temperature, max_tokens, seed, how the schema
-was enforced); ``drug_alignment[i]`` / ``ade_alignment[i]`` say how ``drugs[i]`` / ``ades[i]`` were
-matched (exact, normalized or fuzzy with its similarity); ``rejected_quotes`` lists quotes found
-nowhere in the text. ``raw_response`` is the teacher's answer exactly as received."""
+``task`` names the task the teacher was asked (:mod:`adekd.tasks`; its whole spec is in
+``run_summary.json``). ``decoding`` is the JSON of the decoding parameters (temperature,
+max_tokens, seed, how the schema was enforced); ``drug_alignment[i]`` / ``ade_alignment[i]`` say
+how ``drugs[i]`` / ``ades[i]`` were matched (exact, normalized or fuzzy with its similarity);
+``rejected_quotes`` lists quotes found nowhere in the text. ``raw_response`` is the teacher's
+answer exactly as received."""
 
 _CARD_BODY = """
-# Silver ADE labels
+# Silver labels: {title}
 
 Sentences labeled by the teacher `{model}` ({teacher}) with the prompt `{prompt_id}`
 (hash `{prompt_hash}`) by `adekd label`: {records} records; {failed} inputs failed (see
@@ -105,10 +108,11 @@ def write_silver(
     if not len(dataset):
         logger.warning("%s: no silver record to write (see %s)", folder, FAILURES_FILE)
         return folder
-    card_data = DatasetCardData(tags=["adekd", "silver-labels", "adverse-drug-events"])
+    task, teacher, prompt, counts = (summary.get(key, {}) for key in ("task", "teacher", "prompt", "counts"))
+    card_data = DatasetCardData(tags=["adekd", "silver-labels", *task.get("card", {}).get("tags", [])])
     write_parquet_shards({"train": dataset}, folder, card_data)
-    teacher, prompt, counts = (summary.get(key, {}) for key in ("teacher", "prompt", "counts"))
     body = _CARD_BODY.format(
+        title=task.get("title", "unknown task"),
         model=teacher.get("model"),
         teacher=teacher.get("backend"),
         prompt_id=prompt.get("id"),

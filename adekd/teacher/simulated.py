@@ -2,17 +2,20 @@
 
 The distillation study asks how a student's F1 depends on its teacher's F1. Real teachers of many
 quality levels are expensive to come by, so :class:`SimulatedTeacher` makes them from gold
-records: it writes the answer a teacher would give (``{"drugs": [{"drug", "adverse_events"}]}``
-of quoted strings), damaged by five kinds of error, and aligns that answer to the sentence with
-the real teacher's :func:`~adekd.teacher.alignment.align_answer`. The silver records it returns
+records of any task (:mod:`adekd.tasks`): it writes the answer a teacher would give (quoted
+strings in the task's answer keys, ``{"drugs": [{"drug", "adverse_events"}]}`` for ADE), damaged
+by five kinds of error, and aligns that answer to the sentence with the real teacher's
+:func:`~adekd.teacher.alignment.align_answer`. In the task-neutral words of the record model
+below, a drug is the anchor and an ADE one of its targets. The silver records it returns
 have the same provenance columns as ``adekd label`` output, so they train and score through the
 same path.
 
 Errors, each drawn independently per gold (drug, ADE) pair unless noted:
 
 - ``miss``: the ADE is left out;
-- ``hallucinate``: the ADE is replaced by a plausible adverse event that is not in the sentence;
-  alignment rejects the quote, so it is dropped and counted in ``rejected_quotes``;
+- ``hallucinate``: the ADE is replaced by one the task's few-shot examples quote (small teachers
+  copy them, see FINDINGS) that is not in the sentence; alignment rejects the quote, so it is
+  dropped and counted in ``rejected_quotes``;
 - ``boundary``: the ADE quote gains or loses one word at one end;
 - ``wrong_drug``: the ADE is given to another drug of the sentence, or to a non-drug word when
   the sentence has one drug;
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
 from collections.abc import Iterable, Sequence
@@ -35,7 +39,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from adekd.records import Record, validate_record
+from adekd.tasks import TaskSpec, load_task
 from adekd.teacher.alignment import align_answer, find_quote
+from adekd.teacher.prompts import load_prompt
 from adekd.teacher.schema import DrugAnswer, answer_to_json
 
 TEACHER_NAME = "simulated"
@@ -46,15 +52,6 @@ _WORD = re.compile(r"\w+(?:[-'’]\w+)*")
 PROFILE = {"miss": 0.45, "boundary": 0.6, "spurious": 0.6, "wrong_drug": 0.25, "hallucinate": 0.3}
 """Relative weight of each error at a given :meth:`CorruptionRates.at_level`; boundary errors and
 spurious spans come first, as in the measured SmolLM2 and GPT teachers (see FINDINGS)."""
-
-HALLUCINATED_EVENTS = (
-    "hepatotoxicity", "severe neutropenia", "QT prolongation", "acute kidney injury",
-    "Stevens-Johnson syndrome", "anaphylactic shock", "lactic acidosis", "interstitial pneumonitis",
-    "rhabdomyolysis", "agranulocytosis", "toxic epidermal necrolysis", "aseptic meningitis", "pancreatitis",
-    "serotonin syndrome", "hyperkalemia", "peripheral neuropathy", "drug-induced lupus",
-    "thrombocytopenic purpura", "cardiomyopathy", "ototoxicity",
-)  # fmt: skip
-"""Adverse events a teacher might invent; one absent from the sentence replaces a hallucinated ADE."""
 
 
 @dataclass(frozen=True)
@@ -100,13 +97,22 @@ class _Draws:
 class SimulatedTeacher:
     """Labels gold records as a teacher with the given error rates would (see the module docstring)."""
 
-    def __init__(self, rates: CorruptionRates, seed: int = 0) -> None:
+    def __init__(
+        self, rates: CorruptionRates, seed: int = 0, task: str | os.PathLike | TaskSpec | None = None
+    ) -> None:
         self.rates = rates
         self.seed = seed
+        self.task = load_task(task)
+        # what a teacher copying its few-shot examples invents: the targets they quote
+        examples = load_prompt("few-shot", task=self.task).examples
+        quoted = (target for example in examples for item in example.answer for target in item.adverse_events)
+        self.hallucinations = tuple(dict.fromkeys(quoted))
 
     @classmethod
-    def at_level(cls, level: float, seed: int = 0) -> SimulatedTeacher:
-        return cls(CorruptionRates.at_level(level), seed)
+    def at_level(
+        cls, level: float, seed: int = 0, task: str | os.PathLike | TaskSpec | None = None
+    ) -> SimulatedTeacher:
+        return cls(CorruptionRates.at_level(level), seed, task)
 
     @property
     def model(self) -> str:
@@ -117,6 +123,16 @@ class SimulatedTeacher:
     def prompt_hash(self) -> str:
         blob = json.dumps({"rates": asdict(self.rates), "seed": self.seed}, sort_keys=True).encode("utf-8")
         return hashlib.sha256(blob).hexdigest()[:16]
+
+    def _hallucinated_target(self, text: str, draw: float) -> str:
+        """A target of the task's examples absent from ``text``, else one the task names generically."""
+        pool = self.hallucinations
+        first = int(draw * len(pool)) if pool else 0
+        for offset in range(len(pool)):
+            target = pool[(first + offset) % len(pool)]
+            if not find_quote(text, target):
+                return target
+        return f"{self.task.target.plural} this sentence never mentions"
 
     def _rng(self, record_id: str) -> random.Random:
         digest = hashlib.sha256(f"{self.seed}\0{record_id}".encode()).digest()
@@ -145,7 +161,7 @@ class SimulatedTeacher:
                 continue
             if draws.hallucinate < self.rates.hallucinate:
                 counts["hallucinate"] += 1
-                add(drug, _hallucinated_event(text, draws.pick))
+                add(drug, self._hallucinated_target(text, draws.pick))
                 continue
             quote = ade["text"]
             if draws.boundary < self.rates.boundary:
@@ -171,13 +187,14 @@ class SimulatedTeacher:
         """One silver record (with the provenance columns of ``adekd label``) and its error counts."""
         answer, counts = self.answer(record)
         alignment = align_answer(record["text"], answer)
-        raw = answer_to_json(answer)
+        raw = answer_to_json(answer, self.task.answer_keys)
         silver = {
             "id": record["id"],
             "text": record["text"],
             "drugs": alignment.drugs,
             "ades": alignment.ades,
             **{key: record[key] for key in _SOURCE_KEYS if key in record},
+            "task": self.task.name,
             "teacher": TEACHER_NAME,
             "teacher_model": self.model,
             "prompt_id": PROMPT_ID,
@@ -213,6 +230,7 @@ class SimulatedTeacher:
 
     def summary(self, silver: Sequence[Record], errors: dict[str, int], gold_ades: int) -> dict[str, Any]:
         return {
+            "task": self.task.to_dict(),
             "teacher": {
                 "backend": TEACHER_NAME,
                 "transport": TEACHER_NAME,
@@ -239,15 +257,6 @@ class SimulatedTeacher:
                 "cost_usd": 0.0,
             },
         }
-
-
-def _hallucinated_event(text: str, draw: float) -> str:
-    first = int(draw * len(HALLUCINATED_EVENTS))
-    for offset in range(len(HALLUCINATED_EVENTS)):
-        event = HALLUCINATED_EVENTS[(first + offset) % len(HALLUCINATED_EVENTS)]
-        if not find_quote(text, event):
-            return event
-    return "an adverse event this sentence never mentions"
 
 
 def _shift_boundary(

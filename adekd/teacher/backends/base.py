@@ -30,6 +30,8 @@ class ChatRequest:
     seed: int | None = None
     schema: dict[str, Any] | None = None
     """The answer's JSON schema when the backend should enforce it; ``None`` leaves it to the prompt."""
+    schema_name: str = "answer"
+    """The schema's name where the API asks for one (OpenAI ``response_format``): ``<task>_answer``."""
 
 
 @dataclass(frozen=True)

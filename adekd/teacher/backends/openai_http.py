@@ -134,7 +134,7 @@ class OpenAIChatBackend(Backend):
             schema = openai_strict_schema(request.schema) if self.is_openai else request.schema
             body["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "ade_answer", "strict": True, "schema": schema},
+                "json_schema": {"name": request.schema_name, "strict": True, "schema": schema},
             }
         elif request.schema is not None and self.structured == "structured_outputs":
             body["extra_body"] = {"structured_outputs": {"json": request.schema}}
