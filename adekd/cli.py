@@ -598,6 +598,11 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
         "(SmolLM2) and student (MiniLM) on the default input, offline. Flags override --config.",
     )
     distill.add_argument("--config", help="YAML file of settings (see `adekd.distill.DistillConfig`)")
+    distill.add_argument(
+        "--task",
+        help="what to extract: a built-in task (ade, chemical-disease) or a task spec file; sets the "
+        "teacher's prompt, the student's labels, the default input and the cards (default ade)",
+    )
     distill.add_argument("--output", dest="output_dir", help="run folder (default ./adekd-run)")
     distill.add_argument("--input", help="unlabeled sentences, any `adekd label` input (default: embedded)")
     distill.add_argument("--gold", help="labeled records scoring teacher and student (default: embedded)")
@@ -640,7 +645,7 @@ def _run_distill(args: argparse.Namespace) -> None:
     from adekd.distill import DistillConfigError, DistillError, distill
     from adekd.distill.config import load_config
 
-    top = ("output_dir", "input", "gold", "max_sentences", "max_gold", "split_sentences")
+    top = ("task", "output_dir", "input", "gold", "max_sentences", "max_gold", "split_sentences")
     top += ("min_silver_records", "simulated_noise")
     overrides = {
         **{key: getattr(args, key) for key in top},

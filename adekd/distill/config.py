@@ -5,6 +5,7 @@ from, the teacher (:class:`adekd.teacher.LabelConfig`, the same fields as ``adek
 student (:class:`adekd.training.TrainingConfig`, the same fields as ``adekd train``) and where to
 publish. A YAML file holds the same names::
 
+    task: chemical-disease        # what to extract: a built-in task or a task spec file (default ade)
     input: sentences.txt          # text, JSONL, PubTator, records, dataset folder, ADE corpus folder
     gold: gold.jsonl              # labeled records that score teacher and student (never trained on)
     output_dir: runs/ade
@@ -13,7 +14,8 @@ publish. A YAML file holds the same names::
     publish: {push_to_hub: me/ade-student}
 
 Fields left out keep the defaults, which run the embedded teacher and student on the embedded
-default input (see :mod:`adekd.distill.inputs`).
+default input (see :mod:`adekd.distill.inputs`). ``task`` sets the teacher's prompt and answer keys,
+the student's type names, the default input and the cards' words at once.
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from adekd.tasks import DEFAULT_TASK, TaskError, load_task
 from adekd.teacher.run import LabelConfig
 from adekd.training.config import TrainingConfig
 
 DEFAULT_OUTPUT_DIR = "./adekd-run"
 
-STUDENT_FIELDS_SET_BY_DISTILL = ("train", "output_dir", "test", "resume")
-"""Student fields the run fills in itself: the silver data, the student folder, the gold set, resume."""
+STUDENT_FIELDS_SET_BY_DISTILL = ("train", "output_dir", "test", "resume", "task")
+"""Student fields the run fills in itself: the silver data, the student folder, the gold set, resume,
+and the task (from the run's own ``task``)."""
 
 
 class DistillConfigError(ValueError):
@@ -87,6 +91,9 @@ class PublishConfig:
 class DistillConfig:
     """Everything ``adekd distill`` does; the defaults run the embedded teacher and student offline."""
 
+    task: str = DEFAULT_TASK
+    """What to extract: a built-in task (``ade``, ``chemical-disease``) or a task spec file
+    (:mod:`adekd.tasks`). It sets the teacher's task, the student's and the cards'."""
     input: str | None = None
     """Unlabeled sentences (any ``adekd label`` input); ``None`` uses the embedded default input."""
     gold: str | None = None
@@ -123,8 +130,17 @@ class DistillConfig:
             if getattr(self.student, name) not in (None, False):
                 raise DistillConfigError(
                     f"student.{name} is set by adekd distill (silver data, student folder, gold set, "
-                    "resume); leave it out"
+                    "resume, task); leave it out"
                 )
+        if self.teacher.task not in (DEFAULT_TASK, self.task):
+            raise DistillConfigError(
+                f"teacher.task {self.teacher.task!r} differs from task {self.task!r}: set the task once, "
+                "at the top level (it sets the teacher's and the student's)"
+            )
+        try:
+            load_task(self.task)
+        except TaskError as err:
+            raise DistillConfigError(f"task: {err}") from None
         if self.simulated_noise is None:
             try:
                 self.teacher.validate()

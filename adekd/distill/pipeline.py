@@ -13,6 +13,10 @@ resumes what was cut short::
 
 ``OUTPUT/summary.json`` gathers teacher and student F1, label counts, times and cost;
 :func:`format_summary` renders it as the table ``adekd distill`` prints.
+
+The run's ``task`` (:mod:`adekd.tasks`) goes to every stage: the default input, the teacher's
+prompt and answer keys, the student's type names, the cards and the summary. Its whole spec is part
+of the stamps, so editing a task file relabels and retrains.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from adekd.distill.config import DistillConfig, DistillConfigError
 from adekd.distill.inputs import RunInputs, load_inputs
 from adekd.distill.stamps import Stage, fingerprint
 from adekd.records import Record, read_jsonl, write_jsonl
+from adekd.tasks import load_task
+from adekd.tasks.words import TaskWords
 
 logger = logging.getLogger(__name__)
 
@@ -118,14 +124,18 @@ def distill(config: DistillConfig | None = None, *, force: bool = False) -> Dist
         {"sentences": inputs.sentences, "gold": inputs.gold},
         lambda resume: _write_inputs(root, inputs),
     )
+    task = load_task(config.task).to_dict()
     teacher_settings = _teacher_settings(config)
     label_stamp = run.stage(
         "label",
         ("silver",),
-        {"inputs": inputs_stamp["outputs"], "teacher": teacher_settings},
+        {"inputs": inputs_stamp["outputs"], "teacher": teacher_settings, "task": task},
         lambda resume: _label(config, root),
     )
-    student_settings = dataclasses.asdict(config.student) | {"min_silver_records": config.min_silver_records}
+    student_settings = dataclasses.asdict(config.student) | {
+        "min_silver_records": config.min_silver_records,
+        "task": task,
+    }
     train_stamp = run.stage(
         "train",
         _STUDENT_OUTPUTS,
@@ -140,6 +150,7 @@ def distill(config: DistillConfig | None = None, *, force: bool = False) -> Dist
             {
                 "inputs": inputs_stamp["outputs"],
                 "teacher": teacher_settings,
+                "task": task,
                 "student": train_stamp["outputs"],
             },
             lambda resume: _evaluate(config, root),
@@ -152,6 +163,7 @@ def distill(config: DistillConfig | None = None, *, force: bool = False) -> Dist
             "student": train_stamp["outputs"],
             "eval": eval_stamp and eval_stamp["outputs"],
             "publish": dataclasses.asdict(config.publish),
+            "task": task,
         },
         lambda resume: _publish(config, root, inputs.gold_source),
     )
@@ -177,6 +189,7 @@ def _prepare_inputs(config: DistillConfig, root: Path) -> RunInputs:
             max_gold=config.max_gold,
             split_sentences=config.split_sentences,
             labeled=config.simulated_noise is not None,
+            task=config.task,
         )
     except ValueError as err:  # CorpusError, RecordError: they name the file and line
         raise DistillError(f"inputs: {err}") from None
@@ -199,13 +212,14 @@ def _teacher_settings(config: DistillConfig) -> dict[str, Any]:
 
 
 def _label_config(config: DistillConfig, root: Path) -> Any:
-    return dataclasses.replace(config.teacher, cache=config.teacher.cache or str(root / TEACHER_CACHE))
+    cache = config.teacher.cache or str(root / TEACHER_CACHE)
+    return dataclasses.replace(config.teacher, cache=cache, task=config.task)
 
 
 def _simulated_teacher(config: DistillConfig) -> Any:
     from adekd.teacher.simulated import SimulatedTeacher
 
-    return SimulatedTeacher.at_level(config.simulated_noise, config.simulated_seed)
+    return SimulatedTeacher.at_level(config.simulated_noise, config.simulated_seed, config.task)
 
 
 def _label_records(
@@ -275,14 +289,16 @@ def _silver_records(root: Path) -> list[Record]:
     return dataset_to_records(datasets.load_dataset(str(root / "silver"), split="train"), validate=False)
 
 
-def check_silver(records: list[Record], minimum: int) -> None:
+def check_silver(records: list[Record], minimum: int, words: TaskWords | None = None) -> None:
     """Stop before training when the silver set is too small to train and select a student on."""
+    target = (words or TaskWords.of()).target
+    one = f"{'an' if target[0].lower() in 'aeiou' else 'a'} {target}"  # "an ADE", "a disease"
     with_pairs = sum(bool(record["ades"]) for record in records)
     if len(records) < minimum or not with_pairs:
         raise DistillError(
-            f"train: the teacher produced {len(records)} silver records ({with_pairs} with an ADE); training "
-            f"needs at least {minimum} records (min_silver_records) and at least 1 with an ADE. Label more "
-            "sentences (a larger --input or --max-sentences), or see the teacher's failures in "
+            f"train: the teacher produced {len(records)} silver records ({with_pairs} with {one}); "
+            f"training needs at least {minimum} records (min_silver_records) and at least 1 with {one}. "
+            "Label more sentences (a larger --input or --max-sentences), or see the teacher's failures in "
             "silver/failures.jsonl"
         )
 
@@ -291,7 +307,7 @@ def _train(config: DistillConfig, root: Path, resume: bool) -> dict[str, Any]:
     from adekd.training import TrainingConfigError, TrainingDataError, train
     from adekd.training.checkpoints import CHECKPOINTS_DIR
 
-    check_silver(_silver_records(root), config.min_silver_records)
+    check_silver(_silver_records(root), config.min_silver_records, TaskWords.of(load_task(config.task)))
     student_dir = root / "student"
     if not resume and student_dir.exists():
         shutil.rmtree(student_dir)
@@ -302,6 +318,7 @@ def _train(config: DistillConfig, root: Path, resume: bool) -> dict[str, Any]:
         output_dir=str(student_dir),
         test=str(gold) if gold.is_file() else None,
         resume=resume,
+        task=config.task,
     )
     try:
         metrics = train(training)
@@ -386,6 +403,7 @@ def _publish(config: DistillConfig, root: Path, gold_source: str | None) -> dict
             overwrite=True,
             license=settings.dataset_license,
             teacher_eval=teacher_eval,
+            task=config.task,
         )
         model = publish(
             root / "student",
@@ -395,6 +413,7 @@ def _publish(config: DistillConfig, root: Path, gold_source: str | None) -> dict
             overwrite=True,
             license=settings.model_license,
             dataset_id=dataset_repo,
+            task=config.task,
         )
     except PublishError as err:
         raise DistillError(f"publish: {err}") from None
@@ -436,9 +455,11 @@ def _summary(
     student_speed = round(gold_count / student_seconds, 2) if gold_count and student_seconds else None
     dev_metrics = metrics.get("dev", {}).get("metrics", {})
     timings = silver_summary.get("timings", {})
+    task = load_task(config.task)
     return {
         "format": SUMMARY_FORMAT,
         "output_dir": str(root),
+        "task": {"title": task.title, **task.type_names()},
         "input": {
             "source": inputs.input_source,
             "sentences": len(inputs.sentences),
@@ -519,9 +540,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         else "no gold set: not scored"
     )
     labels = summary["labels"]
+    words = TaskWords.of(summary.get("task"))
+    lines.insert(0, f"task: {words.task} ({summary.get('task', {}).get('title', words.task)})")
     lines.append(
-        f"silver: {labels['records']} records, {labels['drugs']} drugs, {labels['ades']} ADEs; "
-        f"{labels['failures']} failed, {labels['rejected_quotes']} quotes rejected"
+        f"silver: {labels['records']} records, {labels['drugs']} {words.anchor}s, {labels['ades']} "
+        f"{words.target}s; {labels['failures']} failed, {labels['rejected_quotes']} quotes rejected"
     )
     stages = ", ".join(
         f"{name} {info['status']} {info['seconds']:.0f}s" for name, info in summary["stages"].items()
