@@ -35,10 +35,16 @@ class LoadedData:
 
 
 def load_training_records(
-    source: str, split: str | None = None, on_invalid: str = "stop", role: str = "train"
+    source: str,
+    split: str | None = None,
+    on_invalid: str = "stop",
+    role: str = "train",
+    task: str | None = None,
 ) -> LoadedData:
     """Read labeled records from any source :func:`adekd.corpora.load_records` knows, checking every span.
 
+    ``task`` (``--task``) decides how a PubTator file reads: a task with a ``pubtator`` section
+    (chemical-disease) makes it labeled records, otherwise it is unlabeled text and stops the run.
     With ``on_invalid="stop"`` any invalid record stops the run; with ``"skip"`` invalid records
     are dropped. Both report how many and the first ones. Data without a single drug (unlabeled
     text) and empty data always stop: training on them is never what the user meant.
@@ -48,7 +54,7 @@ def load_training_records(
     flag = f"--{role}"
     report = ValidationReport()
     try:
-        records = load_records(source, split=split, on_error="skip", report=report)
+        records = load_records(source, split=split, on_error="skip", report=report, task=task)
     except (OSError, ValueError) as err:
         hint = f" (choose one with {flag}-split)" if "splits" in str(err) else ""
         raise TrainingDataError(f"{flag} {source}: cannot read the data: {err}{hint}") from None

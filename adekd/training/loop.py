@@ -61,9 +61,11 @@ class RunData:
 
 def load_run_data(config: TrainingConfig) -> RunData:
     """Read and check train/dev/test; carve dev from train when no dev source is given."""
-    train_data = load_training_records(config.train, config.train_split, config.on_invalid, "train")
+    train_data = load_training_records(
+        config.train, config.train_split, config.on_invalid, "train", config.task
+    )
     if config.dev:
-        dev_data = load_training_records(config.dev, config.dev_split, config.on_invalid, "dev")
+        dev_data = load_training_records(config.dev, config.dev_split, config.on_invalid, "dev", config.task)
         overlap = {r["id"] for r in train_data.records} & {r["id"] for r in dev_data.records}
         if overlap:
             logger.warning(
@@ -81,7 +83,7 @@ def load_run_data(config: TrainingConfig) -> RunData:
         )
         dev_carved = True
     test_data = (
-        load_training_records(config.test, config.test_split, config.on_invalid, "test")
+        load_training_records(config.test, config.test_split, config.on_invalid, "test", config.task)
         if config.test
         else None
     )
