@@ -290,7 +290,11 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
         "on a gold file)",
     )
     extract.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: cpu, or GPU 0 if any)")
-    extract.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), help="weights precision")
+    extract.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16", "float16", "int8"),
+        help="weights precision (int8: dynamic quantization of the linear layers, CPU only)",
+    )
     extract.add_argument(
         "--shard-size",
         type=int,

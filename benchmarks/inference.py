@@ -75,7 +75,9 @@ def prepare(model, precision: str):
     if precision == "bf16":
         return model.to(torch.bfloat16)
     if precision == "int8":
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        from adekd.modeling.pipeline_adekd import quantize_int8
+
+        return quantize_int8(model)
     return model
 
 

@@ -109,6 +109,10 @@ def test_extract_jsonl_of_texts_and_spert_json(tiny_trained_student, tmp_path):
     )
     (record,) = read_jsonl(output)
     assert record["id"] == "texts-1" and [d["text"] for d in record["drugs"]] == ["amoxicillin"]
+    int8 = tmp_path / "int8.jsonl"
+    main(["extract", "--model", str(tiny_trained_student), "--input", str(texts), "--output", str(int8)]
+         + ["--dtype", "int8"])  # fmt: skip
+    assert [d["text"] for d in read_jsonl(int8)[0]["drugs"]] == ["amoxicillin"]
     spert = tmp_path / "split.json"
     tokens = RECORDS[0]["text"][:-1].split() + ["."]
     spert.write_text(json.dumps([{"tokens": tokens, "entities": [], "relations": [], "orig_id": 7}]))

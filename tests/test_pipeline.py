@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
+import torch
 from student_support import RECORDS, one_thread
 from transformers import pipeline
 
 import adekd
 from adekd.corpora import DrugLexicon
+from adekd.modeling import load_pipeline
 from adekd.records import validate_record
 
 
@@ -144,3 +146,34 @@ def test_extract_keeps_input_order_while_batching_by_length(tiny_trained_student
     assert pairs(given[1]) == {("Methotrexate", "pancytopenia")}
     with pytest.raises(TypeError, match="input 3 must be a text"):
         adekd.extract(["a", "b", "c", 4.5], model=tiny_trained_student)
+
+
+def test_int8_pipeline_quantizes_a_copy_and_still_extracts(tiny_trained_student):
+    from transformers import AutoModel, AutoTokenizer
+
+    model = AutoModel.from_pretrained(tiny_trained_student).eval()
+    pipe = load_pipeline(model, tokenizer=AutoTokenizer.from_pretrained(tiny_trained_student), dtype="int8")
+    quantized = [m for m in pipe.model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    assert quantized and not any(isinstance(m, torch.nn.Linear) for m in pipe.model.modules())
+    assert not any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in model.modules())  # a copy
+    out = adekd.extract([r["text"] for r in RECORDS], model=pipe, batch_size=2)
+    for gold, record in zip(RECORDS, out, strict=True):
+        assert pairs(check(record)) == pairs(gold)
+
+
+def test_batches_group_texts_by_token_count_not_characters(tiny_trained_student):
+    from transformers import AutoModel, AutoTokenizer
+
+    model = AutoModel.from_pretrained(tiny_trained_student).eval()
+    lengths: list[int] = []
+    model.encoder.register_forward_pre_hook(
+        lambda module, args, kwargs: lengths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    # characters and tokens disagree: the longest text in characters has the fewest tokens but one
+    texts = ["induced " * 8, "a b c d e f g h i j k l m n o p q r s t", "Short one.", "p q r s t u v w x y z"]
+    adekd.extract(
+        texts, model=model, tokenizer=AutoTokenizer.from_pretrained(tiny_trained_student), batch_size=2
+    )
+    tokenizer = AutoTokenizer.from_pretrained(tiny_trained_student)
+    counts = sorted((len(tokenizer(t)["input_ids"]) for t in texts), reverse=True)
+    assert lengths == [counts[0], counts[2]]  # each batch padded to its own longest text only
