@@ -258,3 +258,24 @@ def test_processor_refuses_windows_the_encoder_cannot_take(encoder_dir):
     with pytest.raises(ValueError, match="no room"):
         processor(encoder_dir, max_length=2)
     assert processor(encoder_dir, architecture="pairwise").max_length == 512 - 4
+
+
+def test_decoded_spans_cover_whole_words_even_when_the_tagger_stops_inside_one(encoder_dir):
+    proc = processor(encoder_dir)
+    text = "Oral amoxicillin caused methotrexate-induced pancytopenia."
+    (window,) = proc.encode(text)
+    pieces = proc.tokenizer.convert_ids_to_tokens(window.input_ids)
+    amoxicillin = (pieces.index("am"), pieces.index("##llin") + 1)
+    pancytopenia = (pieces.index("pan"), pieces.index("##enia") + 1)
+    prediction = {  # drug: the first two of four subwords; ADE: all but the first subword
+        "drug_spans": [[amoxicillin[0], amoxicillin[0] + 2]],
+        "drug_scores": [0.9],
+        "ade_spans": [[0, pancytopenia[0] + 1, pancytopenia[1]]],
+        "ade_scores": [0.8],
+    }
+    drugs, ades = proc.decode(text, [window], [prediction])
+    assert [d["text"] for d in drugs] == ["amoxicillin"] and [a["text"] for a in ades] == ["pancytopenia"]
+    # a word is a pre-tokenizer word: punctuation ends it, so "methotrexate" stays apart from "-induced"
+    prediction["ade_spans"] = [[0, pieces.index("-") - 1, pieces.index("-")]]
+    _, ades = proc.decode(text, [window], [prediction])
+    assert [a["text"] for a in ades] == ["methotrexate"]
