@@ -334,6 +334,7 @@ COLUMN_DESCRIPTIONS = {
     "text": "the sentence",
     "doc_id": "source document (e.g. PubMed id), when known",
     "doc_start": "offset of the sentence in its document, when known",
+    "task": "the task the teacher was asked (its whole spec is in `run_summary.json`)",
     "teacher": "teacher backend",
     "teacher_model": "teacher model",
     "prompt_id": "prompt template id",

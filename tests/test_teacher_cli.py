@@ -116,7 +116,8 @@ def test_output_folder_empty_lines_duplicates_and_evaluation(tmp_path, capsys, m
     assert silver.features["drug_alignment"] == datasets.List(
         {"status": datasets.Value("string"), "similarity": datasets.Value("float32")}
     )
-    assert silver[1]["ades"] == [{"drug": 0, "text": "tremor", "start": 26, "end": 32, "score": None}]
+    tremor = {"drug": 0, "text": "tremor", "start": 26, "end": 32, "score": None, "label": "ADE"}
+    assert silver[1]["ades"] == [tremor]  # spans labeled in the words of the task (ade by default)
     summary = json.loads((tmp_path / "silver" / "run_summary.json").read_text())
     counts = summary["counts"]
     assert (counts["inputs"], counts["duplicates"], counts["too_long"], counts["failures"]) == (5, 1, 1, 1)

@@ -7,7 +7,7 @@ import pytest
 
 from adekd.metrics import score
 from adekd.records import new_record
-from adekd.teacher.silver import SILVER_FEATURES, write_silver
+from adekd.teacher.silver import SILVER_FEATURES, silver_dataset, write_silver
 from adekd.teacher.simulated import CorruptionRates, SimulatedTeacher
 
 DRUGS = ["amoxicillin", "cisplatin", "lithium", "warfarin", "methotrexate", "clozapine"]
@@ -125,3 +125,15 @@ def test_silver_folder_loads_with_load_dataset(tmp_path):
     assert set(SILVER_FEATURES) <= set(loaded.column_names)
     assert loaded[0]["teacher_model"] == teacher.model
     assert "simulated" in (tmp_path / "silver" / "README.md").read_text()
+
+
+def test_silver_spans_carry_the_labels_of_the_task_the_teacher_was_asked(tmp_path):
+    silver, summary = SimulatedTeacher.at_level(0.0, seed=1, task="chemical-disease").label_all(GOLD[:12])
+    write_silver(tmp_path / "silver", silver, [], summary)
+    loaded = datasets.load_dataset(str(tmp_path / "silver"), split="train")
+
+    labels = {(key, span["label"]) for row in loaded for key in ("drugs", "ades") for span in row[key]}
+    assert labels == {("drugs", "CHEMICAL"), ("ades", "DISEASE")}
+    assert set(loaded["task"]) == {"chemical-disease"}
+    assert silver_dataset(silver, "chemical-disease")[0]["ades"][0]["label"] == "DISEASE"
+    assert "label" not in silver_dataset(silver).features["drugs"].feature  # no task, no span labels

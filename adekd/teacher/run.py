@@ -211,7 +211,7 @@ class LabelRunResult:
 
     def to_dataset(self) -> Any:
         """The records as a ``datasets.Dataset`` with all provenance features declared."""
-        return silver_dataset(self.records)
+        return silver_dataset(self.records, self.summary.get("task"))
 
     def save(self, output_dir: str | os.PathLike) -> Path:
         """Write the folder ``load_dataset(output_dir)`` reads (layout: :mod:`adekd.teacher.silver`)."""

@@ -76,9 +76,18 @@ Machine labels, not reviewed by a person. Run details: `run_summary.json`.
 """
 
 
-def silver_dataset(records: Iterable[Record]) -> datasets.Dataset:
-    """Silver records as a ``datasets.Dataset`` with every feature declared."""
-    return records_to_dataset(records, features=SILVER_FEATURES)
+def silver_dataset(records: Iterable[Record], task: Any = None) -> datasets.Dataset:
+    """Silver records as a ``datasets.Dataset`` with every feature declared.
+
+    With ``task`` (a name, spec file, :class:`~adekd.tasks.TaskSpec`, or the spec mapping a run
+    summary holds) every span carries the task's ``label`` (``CHEMICAL``/``DISEASE``), so a silver
+    set says in its own rows which task its spans belong to, as gold corpora of that task do.
+    """
+    if isinstance(task, Mapping):
+        from adekd.tasks.spec import task_from_dict
+
+        task = task_from_dict(dict(task), "run summary task")
+    return records_to_dataset(records, features=SILVER_FEATURES, task=task)
 
 
 def write_silver(
@@ -104,7 +113,7 @@ def write_silver(
     (folder / SUMMARY_FILE).write_text(
         json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-    dataset = silver_dataset(records)
+    dataset = silver_dataset(records, summary.get("task"))
     if not len(dataset):
         logger.warning("%s: no silver record to write (see %s)", folder, FAILURES_FILE)
         return folder
