@@ -82,13 +82,20 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "and F1 of (drug, ADE) pairs, drug mentions and ADE mentions, micro-averaged over sentences. "
         "Records are matched by id, in any order; a gold record with no prediction counts as an empty "
         "prediction. Both sides are any source `adekd corpus stats` reads (records JSONL, dataset "
-        "folder, SpERT split JSON, ADE corpus folder), so teacher output scores the same way.",
+        "folder, SpERT split JSON, ADE corpus folder), so teacher output scores the same way. With --task "
+        "the table names its rows in the task's words and a PubTator file of a task with a 'pubtator' "
+        "section (chemical-disease: BC5CDR) is read as that task's gold records.",
     )
     evaluate.add_argument("--predictions", required=True, help="predicted records (JSONL or dataset folder)")
     evaluate.add_argument(
         "--references",
         required=True,
-        help="gold records (JSONL, dataset folder, SpERT JSON, ADE corpus folder)",
+        help="gold records (JSONL, dataset folder, SpERT JSON, ADE corpus folder, PubTator with --task)",
+    )
+    evaluate.add_argument(
+        "--task",
+        metavar="NAME_OR_FILE",
+        help="the task scored: a built-in task (ade, chemical-disease) or a task spec file (default: ade)",
     )
     evaluate.add_argument("--output", help="write the results as JSON to this file")
     evaluate.add_argument(
@@ -103,10 +110,16 @@ def _run_evaluate(args: argparse.Namespace) -> None:
 
     from adekd.corpora import load_records
     from adekd.metrics import format_table, score
+    from adekd.tasks import TaskError, load_task
+    from adekd.tasks.words import TaskWords
 
     try:
-        references = load_records(args.references)
-        predictions = load_records(args.predictions)
+        task = load_task(args.task) if args.task else None
+    except TaskError as err:
+        raise CLIError(f"--task: {err}") from None
+    try:
+        references = load_records(args.references, task=task)
+        predictions = load_records(args.predictions, task=task)
     except ValueError as err:  # CorpusError and RecordError name the file, line or record
         raise CLIError(str(err)) from None
     try:
@@ -115,9 +128,11 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         raise CLIError(
             f"--predictions {args.predictions} against --references {args.references}: {err}"
         ) from None
-    print(format_table(results))
+    words = TaskWords.of(task)
+    print(format_table(results, words.anchor, words.target))
     if args.output:
-        results = {"predictions": args.predictions, "references": args.references, **results}
+        named = {"task": task.name} if task is not None else {}
+        results = {"predictions": args.predictions, "references": args.references, **named, **results}
         output = Path(args.output)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

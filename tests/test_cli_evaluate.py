@@ -10,6 +10,8 @@ from pathlib import Path
 import datasets
 import pytest
 
+from adekd.cli import main as adekd_main
+from adekd.corpora import load_records
 from adekd.records import records_to_dataset, write_jsonl
 
 TEXT_A = "Severe hepatitis after amoxicillin."
@@ -163,3 +165,55 @@ def test_evaluate_help():
     result = run_cli("evaluate", "--help")
     assert result.returncode == 0
     assert "--predictions" in result.stdout and "--per-record" in result.stdout
+
+
+CDR_TITLE = "Cisplatin induced nephrotoxicity and ototoxicity."
+CDR_ABSTRACT = "Rats given cisplatin lost weight."
+CDR_MENTIONS = [
+    ("Cisplatin", "Chemical", "C1"),
+    ("nephrotoxicity", "Disease", "D1"),
+    ("ototoxicity", "Disease", "D2"),
+    ("cisplatin", "Chemical", "C1"),
+]
+
+
+def _write_cdr(path: Path) -> Path:
+    """One BC5CDR-shaped PubTator document: offsets into title + " " + abstract, two CID pairs."""
+    text, lines = f"{CDR_TITLE} {CDR_ABSTRACT}", [f"9|t|{CDR_TITLE}", f"9|a|{CDR_ABSTRACT}"]
+    for mention, kind, mesh in CDR_MENTIONS:
+        start = text.index(mention)
+        lines.append(f"9\t{start}\t{start + len(mention)}\t{mention}\t{kind}\t{mesh}")
+    path.write_text("\n".join([*lines, "9\tCID\tC1\tD1", "9\tCID\tC1\tD2"]) + "\n\n", encoding="utf-8")
+    return path
+
+
+def _row_names(printed: str) -> list[str]:
+    return [line.split()[0] for line in printed.splitlines()[2:]]
+
+
+def test_evaluate_with_a_task_reads_its_pubtator_gold_and_names_the_rows_in_its_words(tmp_path, capsys):
+    gold = _write_cdr(tmp_path / "CDR_TestSet.PubTator.txt")
+    predicted = load_records(gold, task="chemical-disease")
+    predicted[0] = {**predicted[0], "ades": predicted[0]["ades"][:1]}  # one of the two diseases missed
+    pred = tmp_path / "pred.jsonl"
+    write_jsonl(predicted, pred)
+    output = tmp_path / "metrics.json"
+    argv = ["evaluate", "--predictions", str(pred), "--references", str(gold), "--output", str(output)]
+
+    assert adekd_main([*argv, "--task", "chemical-disease"]) == 0
+
+    printed = capsys.readouterr().out
+    lines = printed.splitlines()
+    assert _row_names(printed) == ["pairs", "chemicals", "diseases"]
+    assert lines[3].split()[1:] == ["100.00"] * 6 + ["2", "2"]  # both cisplatin mentions
+    assert lines[4].split()[1:] == ["100.00", "50.00", "66.67"] * 2 + ["1", "2"]
+    assert len({len(line) for line in lines[2:]}) == 1  # the columns stay aligned under the longer names
+    metrics = json.loads(output.read_text())
+    assert metrics["task"] == "chemical-disease" and metrics["num_gold"] == 2 and metrics["strict_tp"] == 1
+
+    assert adekd_main(argv) == 0  # without the task the PubTator file is unlabeled text, in ADE words
+    assert _row_names(capsys.readouterr().out) == ["pairs", "drugs", "ADEs"]
+    metrics = json.loads(output.read_text())
+    assert metrics["num_gold"] == 0 and "task" not in metrics
+    assert adekd_main([*argv, "--task", "nope"]) == 2
+    assert "--task: task 'nope' is neither a built-in task" in capsys.readouterr().err

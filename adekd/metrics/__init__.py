@@ -93,21 +93,27 @@ def score(
     return results
 
 
-_ROWS = (("pairs", ""), ("drugs", "drug_"), ("ADEs", "ade_"))
 _MEASURES = ("precision", "recall", "f1")
 
 
-def format_table(results: Mapping[str, Any]) -> str:
-    """A fixed-width table: pairs / drugs / ADEs x strict / lenient x P / R / F1 (micro, in %) and counts."""
+def format_table(results: Mapping[str, Any], anchor: str = "drug", target: str = "ADE") -> str:
+    """A fixed-width table: pairs / anchors / targets x strict / lenient x P / R / F1 (micro, %) and counts.
+
+    ``anchor`` and ``target`` name the mention rows in a task's words (``TaskWords.anchor`` /
+    ``.target``: ``chemical`` and ``disease`` give the rows ``chemicals`` and ``diseases``); the
+    metric's keys stay ``drug_*`` / ``ade_*`` whatever the task.
+    """
+    rows = (("pairs", ""), (f"{anchor}s", "drug_"), (f"{target}s", "ade_"))
+    width = max(8, 2 + max(len(label) for label, _ in rows))
     lines = [
-        f"{'micro %':8}{'strict':^24}  {'lenient':^24}".rstrip(),
-        f"{'':8}{'P':>8}{'R':>8}{'F1':>8}  {'P':>8}{'R':>8}{'F1':>8}{'predicted':>11}{'gold':>8}",
+        f"{'micro %':{width}}{'strict':^24}  {'lenient':^24}".rstrip(),
+        f"{'':{width}}{'P':>8}{'R':>8}{'F1':>8}  {'P':>8}{'R':>8}{'F1':>8}{'predicted':>11}{'gold':>8}",
     ]
-    for label, prefix in _ROWS:
+    for label, prefix in rows:
         strict, lenient = (
             "".join(f"{100 * results[f'{prefix}{matching}_{measure}']:8.2f}" for measure in _MEASURES)
             for matching in ("strict", "lenient")
         )
         counts = f"{results[f'{prefix}num_predicted']:>11}{results[f'{prefix}num_gold']:>8}"
-        lines.append(f"{label:8}{strict}  {lenient}{counts}")
+        lines.append(f"{label:{width}}{strict}  {lenient}{counts}")
     return "\n".join(lines)
