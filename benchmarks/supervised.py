@@ -37,16 +37,25 @@ REPORTED = (
 )  # fmt: skip
 
 
-def run_dir(work: Path, architecture: str, learning_rate: float) -> Path:
-    return work / f"{architecture}-lr{learning_rate:g}"
+def run_dir(work: Path, architecture: str, learning_rate: float, head_learning_rate: float | None) -> Path:
+    head = "" if head_learning_rate is None else f"-head{head_learning_rate:g}"
+    return work / f"{architecture}-lr{learning_rate:g}{head}"
 
 
-def train_run(args: argparse.Namespace, architecture: str, learning_rate: float) -> dict:
-    """Train one (architecture, learning rate) run, or read back a finished one."""
+def parse_run(item: str) -> tuple[str, float, float | None]:
+    """``architecture:lr`` or ``architecture:lr:head_lr``."""
+    architecture, learning_rate, *head = item.split(":")
+    return architecture, float(learning_rate), float(head[0]) if head else None
+
+
+def train_run(
+    args: argparse.Namespace, architecture: str, learning_rate: float, head_learning_rate: float | None
+) -> dict:
+    """Train one (architecture, learning rates) run, or read back a finished one."""
     from adekd.training import TrainingConfig, train
     from adekd.training.checkpoints import list_checkpoints
 
-    output = run_dir(args.work, architecture, learning_rate)
+    output = run_dir(args.work, architecture, learning_rate, head_learning_rate)
     if (output / "metrics.json").is_file():
         return json.loads((output / "metrics.json").read_text())
     config = TrainingConfig(
@@ -58,6 +67,7 @@ def train_run(args: argparse.Namespace, architecture: str, learning_rate: float)
         early_stopping_patience=args.patience,
         batch_size=args.batch_size,
         learning_rate=learning_rate,
+        head_learning_rate=head_learning_rate,
         mixed_precision=args.mixed_precision,
         save_steps=50,
         resume=bool(list_checkpoints(str(output))),
@@ -65,8 +75,9 @@ def train_run(args: argparse.Namespace, architecture: str, learning_rate: float)
     return train(config)
 
 
-def score_on_test(folder: Path, test: list[dict], precision: str = "fp32") -> dict:
-    """End-to-end test scores of a trained student (drugs found by the student), all and multi-drug.
+def score_end_to_end(folder: Path, test: list[dict], precision: str = "fp32") -> dict:
+    """End-to-end scores of a trained student on gold records (drugs found by the student), all and
+    multi-drug.
 
     ``precision`` casts (bf16) or dynamically quantizes (int8) the trained fp32 weights the way
     ``benchmarks/inference.py`` measures their speed, so the two tables describe the same models.
@@ -96,6 +107,20 @@ def score_on_test(folder: Path, test: list[dict], precision: str = "fp32") -> di
     }
 
 
+def dev_split(train_records: list[dict], folder: Path) -> list[dict]:
+    """The dev records a run carved from fold train (its fraction and seed), to score every run's kept
+    model the same way: end to end, with the decoding of this code, not of the code it trained with."""
+    from adekd.training.data import carve_dev_split
+
+    config = json.loads((folder / "training_config.json").read_text())
+    return carve_dev_split(train_records, config["dev_fraction"], config["seed"])[1]
+
+
+def _rates(run: dict) -> str:
+    head = run.get("head_learning_rate")
+    return f"{run['learning_rate']:g}" + ("" if head is None else f" ({head:g})")
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
@@ -110,16 +135,17 @@ def markdown(report: dict) -> str:
         "shared with other jobs (load averages in the JSON).  ",
         f"Date: {report['date']}",
         "",
-        f"Train: fold-{report['fold']} train minus a 10% dev carved from it (seed 42); learning rate "
-        "chosen per architecture on dev strict pair F1, best epoch by dev strict pair F1 (early stopping "
+        f"Train: fold-{report['fold']} train minus a 10% dev carved from it (seed 42); learning rates "
+        "chosen per architecture on dev strict pair F1 (each run's kept model scored end to end on dev "
+        "by this code), best epoch by dev strict pair F1 during training (early stopping "
         f"patience {report['patience']}, at most {report['epochs']} epochs, batch {report['batch_size']}). "
         f"Test: fold-{report['fold']} test, end to end (the student finds the drugs), scored once per "
         "architecture.",
         "",
         "## Test (fold 0), chosen runs",
         "",
-        "| architecture | lr | best epoch | strict pair F1 | lenient pair F1 | drug F1 strict / lenient "
-        "| ADE F1 strict / lenient | multi-drug strict / lenient pair F1 |",
+        "| architecture | lr (head lr) | best epoch | strict pair F1 | lenient pair F1 "
+        "| drug F1 strict / lenient | ADE F1 strict / lenient | multi-drug strict / lenient pair F1 |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for architecture, chosen in report["chosen"].items():
@@ -127,7 +153,7 @@ def markdown(report: dict) -> str:
         multi = chosen["test"]["multi_drug"]
         cells = [
             architecture,
-            f"{chosen['learning_rate']:g}",
+            _rates(chosen),
             str(chosen["best_epoch"]),
             _pct(test["strict_f1"]),
             _pct(test["lenient_f1"]),
@@ -186,7 +212,11 @@ def markdown(report: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", default=DEFAULT_RUNS, help="architecture:learning_rate pairs to train")
+    parser.add_argument(
+        "--runs",
+        default=DEFAULT_RUNS,
+        help="runs to train: architecture:learning_rate, or architecture:learning_rate:head_learning_rate",
+    )
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--splits", type=Path, default=SPLITS)
     parser.add_argument("--work", type=Path, default=Path("/tmp/adekd-supervised"))
@@ -206,24 +236,28 @@ def main() -> None:
     load_before = load_average()
     runs: dict[str, dict] = {}
     by_architecture: dict[str, list[tuple[str, float, dict]]] = {}
+    train_records = load_records(args.splits / f"ade_split_{args.fold}_train.json")
     for item in args.runs.split(","):
-        architecture, learning_rate = item.split(":")
-        metrics = train_run(args, architecture, float(learning_rate))
-        name = run_dir(args.work, architecture, float(learning_rate)).name
+        architecture, learning_rate, head_learning_rate = parse_run(item)
+        metrics = train_run(args, architecture, learning_rate, head_learning_rate)
+        name = run_dir(args.work, architecture, learning_rate, head_learning_rate).name
         best = next(h for h in metrics["dev_history"] if h["step"] == metrics["best"]["step"])
+        dev = score_end_to_end(args.work / name, dev_split(train_records, args.work / name))["all"]
         runs[name] = {
             "architecture": architecture,
-            "learning_rate": float(learning_rate),
+            "learning_rate": learning_rate,
+            "head_learning_rate": head_learning_rate,
             "epochs_completed": metrics["training"]["epochs_completed"],
             "best_epoch": metrics["best"]["epoch"],
-            "dev_strict_f1": best["strict_f1"],
-            "dev_lenient_f1": best["lenient_f1"],
+            "dev_strict_f1_in_training": best["strict_f1"],
+            "dev_strict_f1": dev["strict_f1"],
+            "dev_lenient_f1": dev["lenient_f1"],
             "train_seconds": metrics["training"]["train_seconds"],
             "train_sentences_per_second": metrics["training"]["train_sentences_per_second"],
             "dev_history": metrics["dev_history"],
         }
-        by_architecture.setdefault(architecture, []).append((name, float(learning_rate), runs[name]))
-        print(f"{name}: dev strict pair F1 {best['strict_f1']:.4f}", flush=True)
+        by_architecture.setdefault(architecture, []).append((name, learning_rate, runs[name]))
+        print(f"{name}: dev strict pair F1 {dev['strict_f1']:.4f}", flush=True)
 
     test = load_records(args.splits / f"ade_split_{args.fold}_test.json")
     chosen = {}
@@ -232,9 +266,10 @@ def main() -> None:
         chosen[architecture] = {
             "run": name,
             "learning_rate": learning_rate,
+            "head_learning_rate": run["head_learning_rate"],
             "best_epoch": run["best_epoch"],
             "dev_strict_f1": run["dev_strict_f1"],
-            "test": score_on_test(args.work / name, test),
+            "test": score_end_to_end(args.work / name, test),
         }
         print(
             f"{architecture}: test strict pair F1 {chosen[architecture]['test']['all']['strict_f1']:.4f}",
@@ -245,7 +280,7 @@ def main() -> None:
     if "drug_centric" in chosen:
         folder = args.work / chosen["drug_centric"]["run"]
         for precision in ("bf16", "int8"):
-            precisions[precision] = score_on_test(folder, test, precision)
+            precisions[precision] = score_end_to_end(folder, test, precision)
             print(f"drug_centric {precision}: test strict pair F1 "
                   f"{precisions[precision]['all']['strict_f1']:.4f}", flush=True)  # fmt: skip
 
