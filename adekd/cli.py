@@ -293,8 +293,15 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
         help="drug lexicon file (DrugBank CSV or one name per line): drugs come from it instead of the "
         "student's drug tagger where a text has none given",
     )
-    extract.add_argument("--drug-threshold", type=float, default=0.0, help="drop drugs scoring below")
-    extract.add_argument("--ade-threshold", type=float, default=0.0, help="drop ADEs scoring below")
+    extract.add_argument(
+        "--drug-threshold",
+        type=float,
+        help="drop drugs scoring below (default: the student's own, set by `adekd train --tune-thresholds`; "
+        "else 0)",
+    )
+    extract.add_argument(
+        "--ade-threshold", type=float, help="drop ADEs scoring below (default: the student's, else 0)"
+    )
     extract.add_argument("--max-length", type=int, help="tokens per window (default: the encoder's limit)")
     extract.add_argument("--stride", type=int, help="tokens shared by consecutive windows (default 128)")
     extract.add_argument("--split-sentences", action="store_true", help="split each text line into sentences")

@@ -113,7 +113,8 @@ class AdeExtractionPipeline(ChunkPipeline):
     Inputs: a text, a record dict (``text``, optional ``id`` and ``drugs``), or a list, dataset or
     generator of them. Each output is a record ``{"id", "text", "drugs", "ades"}`` (see
     :mod:`adekd.records`) with character offsets and, on every predicted span, a ``score`` (mean tag
-    probability; threshold it with ``drug_threshold`` / ``ade_threshold``) and a ``label``: the type
+    probability; spans below ``drug_threshold`` / ``ade_threshold`` are dropped, by default the
+    student's own ``config.drug_threshold`` / ``config.ade_threshold``) and a ``label``: the type
     name of the student's task from its config (``anchor_label`` on drugs, ``target_label`` on ADEs,
     e.g. ``DRUG``/``ADE``, ``CHEMICAL``/``DISEASE``). Drugs passed in come back exactly as given.
     For any task, ``drugs`` hold the anchors and ``ades`` the targets. Texts longer than the encoder
@@ -199,7 +200,10 @@ class AdeExtractionPipeline(ChunkPipeline):
         return {key: prediction[key] for key in _PREDICTION_KEYS} | meta
 
     def postprocess(
-        self, all_outputs: list[dict[str, Any]], drug_threshold: float = 0.0, ade_threshold: float = 0.0
+        self,
+        all_outputs: list[dict[str, Any]],
+        drug_threshold: float | None = None,
+        ade_threshold: float | None = None,
     ) -> dict[str, Any]:
         source: ExtractionInput = all_outputs[0]["source"]
         predictions = [{key: output[key][0] for key in _PREDICTION_KEYS} for output in all_outputs]
@@ -258,7 +262,7 @@ def quantize_int8(model: PreTrainedModel) -> PreTrainedModel:
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
-def _longest_first(tokenizer: Any, texts: Sequence[str]) -> list[int]:
+def longest_first(tokenizer: Any, texts: Sequence[str]) -> list[int]:
     """Positions of ``texts`` by decreasing token count.
 
     Batches of similar token counts waste little compute on padding; character length is a poor
@@ -284,8 +288,8 @@ def iter_extract(
     batch_size: int = 32,
     drugs: Iterable[Sequence[Mapping] | None] | None = None,
     drug_lexicon: Any = None,
-    drug_threshold: float = 0.0,
-    ade_threshold: float = 0.0,
+    drug_threshold: float | None = None,
+    ade_threshold: float | None = None,
     max_length: int | None = None,
     stride: int | None = None,
     device: int | str | torch.device | None = None,
@@ -302,10 +306,13 @@ def iter_extract(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     pipe = load_pipeline(model, tokenizer=tokenizer, device=device, dtype=dtype)
-    call = {"drug_threshold": drug_threshold, "ade_threshold": ade_threshold}
-    call |= {
-        key: value for key, value in (("max_length", max_length), ("stride", stride)) if value is not None
-    }
+    given_options = (
+        ("drug_threshold", drug_threshold),
+        ("ade_threshold", ade_threshold),
+        ("max_length", max_length),
+        ("stride", stride),
+    )
+    call = {key: value for key, value in given_options if value is not None}
     given = iter(drugs) if drugs is not None else itertools.repeat(None)
     numbered = enumerate(inputs)
     with tqdm(total=total, unit="text", disable=not progress, desc="extracting") as bar:
@@ -314,7 +321,7 @@ def iter_extract(
                 to_extraction_input(item, position, next(given, None), drug_lexicon)
                 for position, item in chunk
             ]
-            order = _longest_first(pipe.tokenizer, [source.text for source in sources])
+            order = longest_first(pipe.tokenizer, [source.text for source in sources])
             outputs = pipe([sources[i] for i in order], batch_size=batch_size, **call)
             records: list[dict[str, Any]] = [{}] * len(sources)
             for i, record in zip(order, outputs, strict=True):
@@ -339,7 +346,8 @@ def extract(
         batch_size: windows per forward pass.
         drugs: per input, the drug spans to condition on (None entries: find them).
         drug_lexicon: object with ``find(text) -> spans``, used where no drugs are given.
-        drug_threshold, ade_threshold: drop spans scoring below.
+        drug_threshold, ade_threshold: drop spans scoring below (default: the student's own
+            ``config.drug_threshold`` / ``config.ade_threshold``, 0 unless tuned on dev in training).
         max_length, stride: window size and overlap in tokens for long texts.
         device, dtype: where and in which precision a model loaded here runs (``dtype="int8"``:
             dynamic int8 quantization on CPU, see :func:`load_pipeline`).

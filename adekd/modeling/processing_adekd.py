@@ -403,8 +403,8 @@ class AdeStudentProcessor:
         windows: Sequence[Window],
         predictions: Sequence[dict[str, Any]],
         drugs: Sequence[dict] | None = None,
-        drug_threshold: float = 0.0,
-        ade_threshold: float = 0.0,
+        drug_threshold: float | None = None,
+        ade_threshold: float | None = None,
     ) -> tuple[list[dict], list[dict]]:
         """Merge the token predictions of a text's windows into record ``drugs`` and ``ades``.
 
@@ -413,7 +413,9 @@ class AdeStudentProcessor:
                 ``drug_scores``, ``ade_spans``, ``ade_scores``, as tensors or lists).
             drugs: the drugs given for this text (kept as they are, in order); None when the
                 student found them.
-            drug_threshold, ade_threshold: spans scoring below are dropped.
+            drug_threshold, ade_threshold: spans scoring below are dropped (see
+                :func:`filter_by_score`); None: the student's own (``config.drug_threshold``,
+                ``config.ade_threshold``).
         """
         found: dict[tuple[int, int], float] = {}
         ade_scores: dict[tuple[Any, int, int], float] = {}
@@ -427,7 +429,7 @@ class AdeStudentProcessor:
                     local_drugs[j] = window.drug_indexes[j]
                     continue
                 span = self._char_span(text, window, start, end)
-                if span is None or score < drug_threshold:
+                if span is None:
                     continue
                 local_drugs[j] = span
                 if window.owned[0] <= span[0] < window.owned[1]:
@@ -436,7 +438,7 @@ class AdeStudentProcessor:
             for (j, start, end), score in zip(
                 _rows(prediction["ade_spans"]), _rows(prediction["ade_scores"]), strict=True
             ):
-                if end <= start or j not in local_drugs or score < ade_threshold:
+                if end <= start or j not in local_drugs:
                     continue
                 if (window.cut_before and start == 1) or (window.cut_after and end - 1 == last_token):
                     continue
@@ -459,7 +461,31 @@ class AdeStudentProcessor:
             if drug in index
         ]
         ades.sort(key=lambda a: (a["drug"], a["start"], a["end"]))
-        return out_drugs, ades
+        return filter_by_score(
+            out_drugs,
+            ades,
+            self.config.drug_threshold if drug_threshold is None else drug_threshold,
+            self.config.ade_threshold if ade_threshold is None else ade_threshold,
+        )
+
+
+def filter_by_score(
+    drugs: Sequence[dict], ades: Sequence[dict], drug_threshold: float = 0.0, ade_threshold: float = 0.0
+) -> tuple[list[dict], list[dict]]:
+    """A record's ``drugs`` and ``ades`` without the spans scoring below the thresholds.
+
+    A dropped drug takes its ADEs with it; the remaining ADEs' ``drug`` indexes follow the kept
+    drugs. Spans without a score (drugs given by the caller) are always kept. Decoding and
+    :func:`adekd.training.tune_thresholds` (which tries thresholds on predictions made once) both
+    filter here, so a tuned threshold means the same thing when the pipeline applies it.
+    """
+    kept = [i for i, drug in enumerate(drugs) if drug.get("score") is None or drug["score"] >= drug_threshold]
+    position = {old: new for new, old in enumerate(kept)}
+    return [drugs[i] for i in kept], [
+        {**ade, "drug": position[ade["drug"]]}
+        for ade in ades
+        if ade["drug"] in position and (ade.get("score") is None or ade["score"] >= ade_threshold)
+    ]
 
 
 def _rows(value: Any) -> list:

@@ -10,5 +10,14 @@
 from adekd.training.config import TrainingConfig, TrainingConfigError
 from adekd.training.data import TrainingDataError
 from adekd.training.loop import train
+from adekd.training.thresholds import ThresholdChoice, apply_thresholds, tune_thresholds
 
-__all__ = ["TrainingConfig", "TrainingConfigError", "TrainingDataError", "train"]
+__all__ = [
+    "ThresholdChoice",
+    "TrainingConfig",
+    "TrainingConfigError",
+    "TrainingDataError",
+    "apply_thresholds",
+    "train",
+    "tune_thresholds",
+]

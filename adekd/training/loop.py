@@ -39,6 +39,7 @@ from adekd.training.config import TrainingConfig, TrainingConfigError
 from adekd.training.data import LengthGroupedBatchSampler, LoadedData, carve_dev_split, load_training_records
 from adekd.training.lora import ADAPTER_DIR, ParameterCount, apply_lora, count_parameters, merge_for_saving
 from adekd.training.metrics_file import METRICS_NAME, write_metrics
+from adekd.training.thresholds import ThresholdChoice, tune_thresholds
 from adekd.training.trackers import make_trackers
 
 logger = logging.getLogger(__name__)
@@ -175,12 +176,22 @@ def evaluate(
 ) -> dict[str, Any]:
     """Predict the records end to end on all processes and score them with ``ade_f1``.
 
-    Each process decodes its shard with the student's own decoding; the predictions are gathered
-    with ``gather_for_metrics`` (which drops the duplicates that pad the last batch) and every
-    process scores the same list, so all of them reach the same best-model and stopping decision.
+    Every process scores the same gathered predictions, so all of them reach the same best-model
+    and stopping decision.
     """
     from adekd.metrics import score
 
+    return score(predict(accelerator, model, proc, eval_set), eval_set.records)
+
+
+def predict(
+    accelerator: Accelerator, model: torch.nn.Module, proc: AdeStudentProcessor, eval_set: EvalSet
+) -> list[Record]:
+    """End-to-end predictions of ``eval_set`` on all processes, gathered in its order on every process.
+
+    Each process decodes its shard with the student's own decoding; ``gather_for_metrics`` drops
+    the duplicates that pad the last batch.
+    """
     unwrapped = accelerator.unwrap_model(model)
     predictions: list[Record] = []
     was_training = unwrapped.training
@@ -192,7 +203,27 @@ def evaluate(
     unwrapped.train(was_training)
     if len(predictions) != len(eval_set.records):
         raise RuntimeError(f"gathered {len(predictions)} predictions for {len(eval_set.records)} records")
-    return score(predictions, eval_set.records)
+    order = {record["id"]: i for i, record in enumerate(eval_set.records)}
+    return sorted(predictions, key=lambda record: order[record["id"]])
+
+
+def _tune_thresholds(
+    accelerator: Accelerator, model: torch.nn.Module, proc: AdeStudentProcessor, dev_set: EvalSet, metric: str
+) -> ThresholdChoice:
+    """Choose the score thresholds on dev (predicted once, unthresholded) and set them in the config."""
+    student_config = accelerator.unwrap_model(model).config
+    student_config.drug_threshold = student_config.ade_threshold = 0.0
+    choice = tune_thresholds(predict(accelerator, model, proc, dev_set), dev_set.records, metric)
+    student_config.drug_threshold, student_config.ade_threshold = choice.drug_threshold, choice.ade_threshold
+    logger.info(
+        "score thresholds chosen on dev: drug %.2f, ADE %.2f (dev %s %.4f -> %.4f)",
+        choice.drug_threshold,
+        choice.ade_threshold,
+        metric,
+        choice.dev_without,
+        choice.dev_with,
+    )
+    return choice
 
 
 def _flat_config(config: TrainingConfig) -> dict[str, Any]:
@@ -406,11 +437,14 @@ def train(config: TrainingConfig) -> dict[str, Any]:
         save_checkpoint()
     progress.close()
 
-    test_metrics = None
-    if test_set is not None:
-        _load_best(accelerator, model, config.output_dir)
-        test_metrics = evaluate(accelerator, model, proc, test_set)
-    result = _finish(accelerator, model, tokenizer, config, data, state, parameters, test_metrics, started)
+    _load_best(accelerator, model, config.output_dir)
+    thresholds = None
+    if config.tune_thresholds:
+        thresholds = _tune_thresholds(accelerator, model, proc, dev_set, config.metric_for_best_model)
+    test_metrics = evaluate(accelerator, model, proc, test_set) if test_set is not None else None
+    result = _finish(
+        accelerator, model, tokenizer, config, data, state, parameters, test_metrics, thresholds, started
+    )
     accelerator.end_training()
     return result
 
@@ -447,10 +481,10 @@ def _finish(
     state: TrainerState,
     parameters: ParameterCount,
     test_metrics: dict[str, Any] | None,
+    thresholds: ThresholdChoice | None,
     started: float,
 ) -> dict[str, Any]:
-    """Write the best weights as the student folder, with ``metrics.json`` (dev of the best evaluation)."""
-    _load_best(accelerator, model, config.output_dir)
+    """Write the best weights (loaded in ``model``) as the student folder, with ``metrics.json``."""
     best = next(entry for entry in state.dev_history if entry["step"] == state.best_step)
     dev_metrics = {k: v for k, v in best.items() if k not in ("epoch", "step")}
     result: dict[str, Any] = {}
@@ -470,6 +504,7 @@ def _finish(
             state=state,
             dev_metrics=dev_metrics,
             test_metrics=test_metrics,
+            thresholds=thresholds,
             parameters=parameters,
             hardware=_hardware(accelerator),
             encoder=student.encoder_name(final, config),

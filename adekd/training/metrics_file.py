@@ -15,6 +15,8 @@ Layout (every key always present; ``test`` is ``null`` without ``--test``)::
                 "carved_from_train": true, "dev_fraction": 0.1, "metrics": {ade_f1 results}},
       "test":  {"source": ..., "name": ..., "split": "test", "num_records": 427, "metrics": {ade_f1 results}},
       "best": {"metric": "strict_f1", "value": 0.74, "epoch": 6, "step": 660},
+      "thresholds": null | {"drug_threshold": 0.6, "ade_threshold": 0.5, "metric": "strict_f1",
+                            "dev_without": 0.74, "dev_with": 0.75},   # --tune-thresholds
       "training": {"epochs_completed": 9, "global_step": 990, "stopped_early": true,
                    "sentences_seen": 31221, "train_seconds": 620.1, "train_cpu_seconds": 1200.4,
                    "runtime_seconds": 700.5, "train_sentences_per_second": 50.3},
@@ -30,8 +32,10 @@ Layout (every key always present; ``test`` is ``null`` without ``--test``)::
 writing); ``train_cpu_seconds`` the CPU time of the same work in the main process (all its
 threads), steadier than wall time on a shared machine. ``metrics`` blocks are the full ``ade_f1``
 output (strict/lenient precision, recall and F1 of pairs, drug mentions (``drug_``) and ADE
-mentions (``ade_``), counts). ``name`` is the Hub dataset id when the source is one, otherwise
-the file or folder name; the hyper-parameters themselves are in ``training_config.json``.
+mentions (``ade_``), counts); ``dev`` is scored without score thresholds, ``test`` with the
+ones ``--tune-thresholds`` chose (saved in the student's config). ``name`` is the Hub dataset id
+when the source is one, otherwise the file or folder name; the hyper-parameters themselves are in
+``training_config.json``.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ if TYPE_CHECKING:
     from adekd.training.data import LoadedData
     from adekd.training.loop import RunData
     from adekd.training.lora import ParameterCount
+    from adekd.training.thresholds import ThresholdChoice
 
 METRICS_NAME = "metrics.json"
 FORMAT = "adekd-training-metrics/1"
@@ -92,6 +97,7 @@ def write_metrics(
     state: TrainerState,
     dev_metrics: dict[str, Any],
     test_metrics: dict[str, Any] | None,
+    thresholds: ThresholdChoice | None,
     parameters: ParameterCount,
     hardware: dict[str, Any],
     encoder: str | None,
@@ -119,6 +125,7 @@ def write_metrics(
             "epoch": state.best_epoch,
             "step": state.best_step,
         },
+        "thresholds": thresholds.to_dict() if thresholds is not None else None,
         "training": {
             "epochs_completed": state.epoch,
             "global_step": state.global_step,
