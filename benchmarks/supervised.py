@@ -1,18 +1,20 @@
 """Supervised accuracy on the SpERT ADE split: a student trained on gold fold-0 train, scored on its test.
 
 Each run trains the packaged MiniLM (offline) with ``adekd.training.train``: dev carved from fold-0
-train (10%, seeded), best epoch by dev strict pair F1 with early stopping. Per architecture the
-learning rate is chosen on dev strict pair F1 among its runs; only the chosen model is scored on
-fold-0 test, end to end (the student finds the drugs) through ``adekd.extract``, with ``ade_f1``:
-strict and lenient pair F1 and drug / ADE mention F1, plus pair F1 on the test sentences with two
-or more gold drugs (where conditioning on the right drug matters). The test split is never used to
-choose anything.
+train (10%, seeded), best epoch by dev strict pair F1 with early stopping. Each run's kept model
+predicts dev end to end; score thresholds are chosen on those predictions
+(:func:`adekd.training.tune_thresholds`, as ``adekd train --tune-thresholds``), and per
+architecture the run with the best thresholded dev strict pair F1 is chosen (runs differ in
+learning rate, or repeat one: a run listed twice trains twice). Only the chosen model is scored on
+fold-0 test, with its thresholds, end to end (the student finds the drugs) through
+``adekd.extract``, with ``ade_f1``: strict and lenient pair F1 and drug / ADE mention F1, plus
+pair F1 on the test sentences with two or more gold drugs (where conditioning on the right drug
+matters). The test split is never used to choose anything.
 
 Runs are resumable: rerunning the same command reuses finished runs and continues interrupted
 ones from their checkpoints.
 
-    .venv/bin/python benchmarks/supervised.py --mixed-precision bf16 \
-        --runs drug_centric:1e-4,drug_centric:5e-5,drug_centric:2e-4,no_drug:1e-4,pairwise:1e-4
+    .venv/bin/python benchmarks/supervised.py --mixed-precision bf16  # the runs of DEFAULT_RUNS
 """
 
 from __future__ import annotations
@@ -30,32 +32,26 @@ REPO = Path(__file__).resolve().parents[1]
 SPLITS = REPO.parent / "shared" / "data" / "ade_corpus" / "splits"
 ANCHORS = {"SpERT": 79.2, "REBEL": 82.2, "PFN": 83.2}
 """Strict relation F1 of published systems: 10-fold means, larger encoders (context, not like for like)."""
-DEFAULT_RUNS = "drug_centric:1e-4,drug_centric:5e-5,drug_centric:2e-4,no_drug:1e-4,pairwise:1e-4"
+DEFAULT_RUNS = (
+    "drug_centric:1e-4,drug_centric:5e-5,drug_centric:2e-4,drug_centric:1e-4,no_drug:1e-4,pairwise:1e-4"
+)
 REPORTED = (
     "strict_f1", "lenient_f1", "strict_precision", "strict_recall", "drug_strict_f1", "drug_lenient_f1",
     "ade_strict_f1", "ade_lenient_f1", "num_predicted", "num_gold",
 )  # fmt: skip
 
 
-def run_dir(work: Path, architecture: str, learning_rate: float, head_learning_rate: float | None) -> Path:
-    head = "" if head_learning_rate is None else f"-head{head_learning_rate:g}"
-    return work / f"{architecture}-lr{learning_rate:g}{head}"
+def run_dir(work: Path, architecture: str, learning_rate: float, repeat: int = 1) -> Path:
+    """``repeat`` > 1: the same configuration trained again (listed twice in ``--runs``)."""
+    return work / (f"{architecture}-lr{learning_rate:g}" + (f"-run{repeat}" if repeat > 1 else ""))
 
 
-def parse_run(item: str) -> tuple[str, float, float | None]:
-    """``architecture:lr`` or ``architecture:lr:head_lr``."""
-    architecture, learning_rate, *head = item.split(":")
-    return architecture, float(learning_rate), float(head[0]) if head else None
-
-
-def train_run(
-    args: argparse.Namespace, architecture: str, learning_rate: float, head_learning_rate: float | None
-) -> dict:
-    """Train one (architecture, learning rates) run, or read back a finished one."""
+def train_run(args: argparse.Namespace, architecture: str, learning_rate: float, repeat: int = 1) -> dict:
+    """Train one (architecture, learning rate) run, or read back a finished one."""
     from adekd.training import TrainingConfig, train
     from adekd.training.checkpoints import list_checkpoints
 
-    output = run_dir(args.work, architecture, learning_rate, head_learning_rate)
+    output = run_dir(args.work, architecture, learning_rate, repeat)
     if (output / "metrics.json").is_file():
         return json.loads((output / "metrics.json").read_text())
     config = TrainingConfig(
@@ -67,7 +63,6 @@ def train_run(
         early_stopping_patience=args.patience,
         batch_size=args.batch_size,
         learning_rate=learning_rate,
-        head_learning_rate=head_learning_rate,
         mixed_precision=args.mixed_precision,
         save_steps=50,
         resume=bool(list_checkpoints(str(output))),
@@ -75,36 +70,48 @@ def train_run(
     return train(config)
 
 
-def score_end_to_end(folder: Path, test: list[dict], precision: str = "fp32") -> dict:
-    """End-to-end scores of a trained student on gold records (drugs found by the student), all and
-    multi-drug.
+def predict(folder: Path, records: list[dict], precision: str = "fp32", thresholds: dict | None = None):
+    """End-to-end predictions of a trained student on ``records`` (it finds the drugs), and seconds.
 
     ``precision`` casts (bf16) or dynamically quantizes (int8) the trained fp32 weights the way
     ``benchmarks/inference.py`` measures their speed, so the two tables describe the same models.
+    ``thresholds`` (``drug_threshold``, ``ade_threshold``): none unless given.
     """
     from inference import prepare
     from transformers import AutoModel, AutoTokenizer
 
     import adekd
-    from adekd.metrics import score
     from adekd.modeling import load_pipeline
 
     model = prepare(AutoModel.from_pretrained(folder).eval(), precision)
     pipe = load_pipeline(model, tokenizer=AutoTokenizer.from_pretrained(folder))
-    texts = [{"id": r["id"], "text": r["text"]} for r in test]
+    texts = [{"id": r["id"], "text": r["text"]} for r in records]
+    cut = {"drug_threshold": 0.0, "ade_threshold": 0.0} | {
+        key: thresholds[key] for key in ("drug_threshold", "ade_threshold") if thresholds
+    }
     started = time.time()
-    predictions = adekd.extract(texts, model=pipe, batch_size=64)
-    seconds = time.time() - started
-    multi = [r for r in test if len(r["drugs"]) > 1]
+    predictions = adekd.extract(texts, model=pipe, batch_size=64, **cut)
+    return predictions, time.time() - started
+
+
+def summarize(predictions: list[dict], gold: list[dict]) -> dict:
+    """``ade_f1`` of all records and of those with two or more gold drugs."""
+    from adekd.metrics import score
+
+    multi = [r for r in gold if len(r["drugs"]) > 1]
     multi_ids = {r["id"] for r in multi}
-    all_scores = score(predictions, test)
+    all_scores = score(predictions, gold)
     multi_scores = score([p for p in predictions if p["id"] in multi_ids], multi)
     return {
-        "all": {key: all_scores[key] for key in REPORTED} | {"num_records": len(test)},
+        "all": {key: all_scores[key] for key in REPORTED} | {"num_records": len(gold)},
         "multi_drug": {key: multi_scores[key] for key in ("strict_f1", "lenient_f1", "num_gold")}
         | {"num_records": len(multi)},
-        "extract_seconds": round(seconds, 2),
     }
+
+
+def score_end_to_end(folder: Path, gold: list[dict], precision: str = "fp32", thresholds: dict | None = None):
+    predictions, seconds = predict(folder, gold, precision, thresholds)
+    return summarize(predictions, gold) | {"extract_seconds": round(seconds, 2)}
 
 
 def dev_split(train_records: list[dict], folder: Path) -> list[dict]:
@@ -135,28 +142,33 @@ def markdown(report: dict) -> str:
         "shared with other jobs (load averages in the JSON).  ",
         f"Date: {report['date']}",
         "",
-        f"Train: fold-{report['fold']} train minus a 10% dev carved from it (seed 42); learning rates "
-        "chosen per architecture on dev strict pair F1 (each run's kept model scored end to end on dev "
-        "by this code), best epoch by dev strict pair F1 during training (early stopping "
-        f"patience {report['patience']}, at most {report['epochs']} epochs, batch {report['batch_size']}). "
-        f"Test: fold-{report['fold']} test, end to end (the student finds the drugs), scored once per "
-        "architecture.",
+        f"Train: fold-{report['fold']} train minus a 10% dev carved from it (seed 42); best epoch by dev "
+        f"strict pair F1 during training (early stopping patience {report['patience']}, at most "
+        f"{report['epochs']} epochs, batch {report['batch_size']}). Each run's kept model then predicts dev "
+        "end to end with this code, the drug and ADE score thresholds are chosen on those predictions "
+        "(`adekd train --tune-thresholds`'s grid), and the run with the best thresholded dev strict pair "
+        f"F1 is chosen per architecture. Test: fold-{report['fold']} test, end to end (the student finds "
+        "the drugs), with the chosen thresholds; the column without thresholds is shown for what they "
+        "add, not used to choose anything.",
         "",
         "## Test (fold 0), chosen runs",
         "",
-        "| architecture | lr (head lr) | best epoch | strict pair F1 | lenient pair F1 "
-        "| drug F1 strict / lenient | ADE F1 strict / lenient | multi-drug strict / lenient pair F1 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| architecture | lr (head lr) | best epoch | thresholds drug / ADE | strict pair F1 "
+        "| lenient pair F1 | strict / lenient without thresholds | drug F1 strict / lenient "
+        "| ADE F1 strict / lenient | multi-drug strict / lenient pair F1 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for architecture, chosen in report["chosen"].items():
-        test = chosen["test"]["all"]
+        test, bare = chosen["test"]["all"], chosen["test_without_thresholds"]["all"]
         multi = chosen["test"]["multi_drug"]
         cells = [
             architecture,
             _rates(chosen),
             str(chosen["best_epoch"]),
+            f"{chosen['thresholds']['drug_threshold']:g} / {chosen['thresholds']['ade_threshold']:g}",
             _pct(test["strict_f1"]),
             _pct(test["lenient_f1"]),
+            f"{_pct(bare['strict_f1'])} / {_pct(bare['lenient_f1'])}",
             f"{_pct(test['drug_strict_f1'])} / {_pct(test['drug_lenient_f1'])}",
             f"{_pct(test['ade_strict_f1'])} / {_pct(test['ade_lenient_f1'])}",
             f"{_pct(multi['strict_f1'])} / {_pct(multi['lenient_f1'])} ({multi['num_records']} sentences)",
@@ -169,7 +181,7 @@ def markdown(report: dict) -> str:
             "## What lower precision costs (the chosen drug-centric model, same test sentences)",
             "",
             "The trained fp32 weights cast to bf16, or every `nn.Linear` dynamically quantized to int8, "
-            "as `benchmarks/inference.py` runs them for speed.",
+            "as `benchmarks/inference.py` runs them for speed (same thresholds).",
             "",
             "| precision | strict pair F1 | lenient pair F1 | change vs fp32 (strict / lenient) |",
             "|---|---:|---:|---:|",
@@ -192,17 +204,22 @@ def markdown(report: dict) -> str:
         "",
         "## All runs (dev = carved from fold-0 train; selection uses these columns only)",
         "",
-        "| run | epochs trained | best epoch | dev strict pair F1 | dev lenient pair F1 | train minutes | "
-        "train sentences/s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "A `-run2` run trains the configuration of the run of the same name again, from the same seed: "
+        "on this CPU training is not bitwise repeatable (the losses agree to three decimals for about "
+        "50 steps, then drift apart), so the repeat is a second draw, and dev chooses between the two.",
+        "",
+        "| run | epochs trained | best epoch | dev strict / lenient pair F1 | thresholds drug / ADE "
+        "| dev strict pair F1 thresholded | train minutes | train sentences/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, run in report["runs"].items():
         cells = [
             name,
             str(run["epochs_completed"]),
             str(run["best_epoch"]),
-            _pct(run["dev_strict_f1"]),
-            _pct(run["dev_lenient_f1"]),
+            f"{_pct(run['dev_strict_f1'])} / {_pct(run['dev_lenient_f1'])}",
+            f"{run['thresholds']['drug_threshold']:g} / {run['thresholds']['ade_threshold']:g}",
+            _pct(run["dev_strict_f1_thresholded"]),
             f"{run['train_seconds'] / 60:.1f}",
             str(run["train_sentences_per_second"]),
         ]
@@ -215,7 +232,7 @@ def main() -> None:
     parser.add_argument(
         "--runs",
         default=DEFAULT_RUNS,
-        help="runs to train: architecture:learning_rate, or architecture:learning_rate:head_learning_rate",
+        help="architecture:learning_rate runs to train; a run listed twice is trained twice (run2)",
     )
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--splits", type=Path, default=SPLITS)
@@ -231,45 +248,58 @@ def main() -> None:
     import torch
 
     from adekd.corpora import load_records
+    from adekd.training import tune_thresholds
 
     torch.set_num_threads(args.threads)
     load_before = load_average()
     runs: dict[str, dict] = {}
     by_architecture: dict[str, list[tuple[str, float, dict]]] = {}
     train_records = load_records(args.splits / f"ade_split_{args.fold}_train.json")
+    seen: dict[str, int] = {}
     for item in args.runs.split(","):
-        architecture, learning_rate, head_learning_rate = parse_run(item)
-        metrics = train_run(args, architecture, learning_rate, head_learning_rate)
-        name = run_dir(args.work, architecture, learning_rate, head_learning_rate).name
+        architecture, learning_rate_text = item.split(":")
+        learning_rate = float(learning_rate_text)
+        repeat = seen[item] = seen.get(item, 0) + 1
+        metrics = train_run(args, architecture, learning_rate, repeat)
+        name = run_dir(args.work, architecture, learning_rate, repeat).name
         best = next(h for h in metrics["dev_history"] if h["step"] == metrics["best"]["step"])
-        dev = score_end_to_end(args.work / name, dev_split(train_records, args.work / name))["all"]
+        dev_records = dev_split(train_records, args.work / name)
+        dev_predictions, _ = predict(args.work / name, dev_records)
+        dev = summarize(dev_predictions, dev_records)["all"]
+        thresholds = tune_thresholds(dev_predictions, dev_records).to_dict()
         runs[name] = {
             "architecture": architecture,
             "learning_rate": learning_rate,
-            "head_learning_rate": head_learning_rate,
+            "head_learning_rate": json.loads((args.work / name / "training_config.json").read_text())[
+                "head_learning_rate"
+            ],
             "epochs_completed": metrics["training"]["epochs_completed"],
             "best_epoch": metrics["best"]["epoch"],
             "dev_strict_f1_in_training": best["strict_f1"],
             "dev_strict_f1": dev["strict_f1"],
             "dev_lenient_f1": dev["lenient_f1"],
+            "thresholds": thresholds,
+            "dev_strict_f1_thresholded": thresholds["dev_with"],
             "train_seconds": metrics["training"]["train_seconds"],
             "train_sentences_per_second": metrics["training"]["train_sentences_per_second"],
             "dev_history": metrics["dev_history"],
         }
         by_architecture.setdefault(architecture, []).append((name, learning_rate, runs[name]))
-        print(f"{name}: dev strict pair F1 {dev['strict_f1']:.4f}", flush=True)
+        print(f"{name}: dev strict pair F1 {dev['strict_f1']:.4f}, thresholded {thresholds['dev_with']:.4f}")
 
     test = load_records(args.splits / f"ade_split_{args.fold}_test.json")
     chosen = {}
     for architecture, candidates in by_architecture.items():
-        name, learning_rate, run = max(candidates, key=lambda c: c[2]["dev_strict_f1"])
+        name, learning_rate, run = max(candidates, key=lambda c: c[2]["dev_strict_f1_thresholded"])
         chosen[architecture] = {
             "run": name,
             "learning_rate": learning_rate,
             "head_learning_rate": run["head_learning_rate"],
             "best_epoch": run["best_epoch"],
-            "dev_strict_f1": run["dev_strict_f1"],
-            "test": score_end_to_end(args.work / name, test),
+            "dev_strict_f1": run["dev_strict_f1_thresholded"],
+            "thresholds": run["thresholds"],
+            "test": score_end_to_end(args.work / name, test, thresholds=run["thresholds"]),
+            "test_without_thresholds": score_end_to_end(args.work / name, test),
         }
         print(
             f"{architecture}: test strict pair F1 {chosen[architecture]['test']['all']['strict_f1']:.4f}",
@@ -280,7 +310,9 @@ def main() -> None:
     if "drug_centric" in chosen:
         folder = args.work / chosen["drug_centric"]["run"]
         for precision in ("bf16", "int8"):
-            precisions[precision] = score_end_to_end(folder, test, precision)
+            precisions[precision] = score_end_to_end(
+                folder, test, precision, thresholds=chosen["drug_centric"]["thresholds"]
+            )
             print(f"drug_centric {precision}: test strict pair F1 "
                   f"{precisions[precision]['all']['strict_f1']:.4f}", flush=True)  # fmt: skip
 
