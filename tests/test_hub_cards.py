@@ -43,6 +43,10 @@ def test_model_card_without_metrics_or_training_config_says_not_evaluated(tmp_pa
     assert "Not evaluated" in card.text
     assert "| (drug, ADE) pairs |" not in card.text
     assert "| training time | not recorded |" in card.text
+    assert "score threshold" not in card.text  # none tuned
+    AdeStudentConfig(drug_threshold=0.8, ade_threshold=0.5).save_pretrained(tmp_path)
+    tuned = model_card(tmp_path, load_id="my-org/ade-student").text
+    assert "| drug score threshold | 0.8 |" in tuned and "| ADE score threshold | 0.5 |" in tuned
     assert 'pipeline("ade-extraction", model="my-org/ade-student", trust_remote_code=True)' in card.text
     assert "Not a clinical decision tool" in card.text
 
