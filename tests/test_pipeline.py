@@ -155,6 +155,7 @@ def test_int8_pipeline_quantizes_a_copy_and_still_extracts(tiny_trained_student)
     pipe = load_pipeline(model, tokenizer=AutoTokenizer.from_pretrained(tiny_trained_student), dtype="int8")
     quantized = [m for m in pipe.model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
     assert quantized and not any(isinstance(m, torch.nn.Linear) for m in pipe.model.modules())
+    assert {m.weight().qscheme() for m in quantized} == {torch.per_channel_affine}  # a scale per output row
     assert not any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in model.modules())  # a copy
     out = adekd.extract([r["text"] for r in RECORDS], model=pipe, batch_size=2)
     for gold, record in zip(RECORDS, out, strict=True):
