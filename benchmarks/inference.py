@@ -378,7 +378,7 @@ def table(results: dict, threads: int, workers: int) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=16, help="fastest on this CPU (`adekd extract`: 32)")
+    parser.add_argument("--batch-size", type=int, default=16, help="fastest here (`adekd extract`: 32)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="one-thread processes in the parallel layout")
     parser.add_argument("--warm-steps", type=int, default=150)

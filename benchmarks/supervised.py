@@ -180,8 +180,9 @@ def markdown(report: dict) -> str:
             "",
             "## What lower precision costs (the chosen drug-centric model, same test sentences)",
             "",
-            "The trained fp32 weights cast to bf16, or every `nn.Linear` dynamically quantized to int8 (a scale per output channel), "
-            "as `benchmarks/inference.py` runs them for speed (same thresholds).",
+            "The trained fp32 weights cast to bf16, or every `nn.Linear` dynamically quantized to int8 "
+            "(a scale per output channel), as `benchmarks/inference.py` runs them for speed "
+            "(same thresholds).",
             "",
             "| precision | strict pair F1 | lenient pair F1 | change vs fp32 (strict / lenient) |",
             "|---|---:|---:|---:|",
