@@ -333,6 +333,8 @@ def _run_extract(args: argparse.Namespace) -> None:
 
     if args.batch_size < 1:
         raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.dtype == "int8" and args.device and args.device.split(":")[0] != "cpu":
+        raise CLIError(f"--dtype int8 runs on CPU only, not on --device {args.device} (use bfloat16 there)")
     try:
         lexicon = DrugLexicon.from_file(args.lexicon) if args.lexicon else None
     except CorpusError as err:

@@ -21,7 +21,7 @@ reported next to the gold counts.
 
 Two layouts of the same 2 CPU threads: one process with ``--threads`` torch threads, and
 ``--workers`` processes with one thread each, every worker taking an equal share of the sentences
-(what ``accelerate launch --cpu --num_processes 2 -m adekd.cli extract --shard-size N`` runs:
+(what ``accelerate launch --multi_gpu --num_processes 2 -m adekd.cli extract --shard-size N`` runs on CPU:
 torch's launcher gives each process one thread). Small matrices parallelize poorly across
 threads, so on a few cores separate processes use them better. The workers start each pass
 together (a barrier) and a pass lasts until the slowest one finishes.

@@ -135,6 +135,7 @@ def test_extract_jsonl_of_texts_and_spert_json(tiny_trained_student, tmp_path):
             "line 1: record 'r': drug 0 span 0:40 outside text of length 4",
         ),
         ('{"text": "fine"}\n', ["--batch-size", "0"], "--batch-size must be at least 1"),
+        ('{"text": "fine"}\n', ["--dtype", "int8", "--device", "cuda:0"], "--dtype int8 runs on CPU only"),
     ],
 )
 def test_extract_reports_bad_input_as_one_line(

@@ -279,3 +279,24 @@ def test_decoded_spans_cover_whole_words_even_when_the_tagger_stops_inside_one(e
     prediction["ade_spans"] = [[0, pieces.index("-") - 1, pieces.index("-")]]
     _, ades = proc.decode(text, [window], [prediction])
     assert [a["text"] for a in ades] == ["methotrexate"]
+
+
+def test_a_span_widened_past_a_cut_window_edge_is_left_to_the_neighbouring_window(encoder_dir):
+    proc = processor(encoder_dir, max_length=8, stride=2)
+    text = "rash after methotrexate and cisplatin today"
+    windows = proc.encode(text)
+    first = windows[0]
+    assert first.cut_after
+    pieces = proc.tokenizer.convert_ids_to_tokens(first.input_ids)
+    last_token = len(first.input_ids) - 2
+    # the tagger stops one subword before the cut, inside a word the window holds only in part
+    cut_word_start = max(i for i in range(1, last_token + 1) if not pieces[i].startswith("##"))
+    assert pieces[last_token].startswith("##") and cut_word_start < last_token
+    prediction = {
+        "drug_spans": [[1, 2]],
+        "drug_scores": [0.9],
+        "ade_spans": [[0, cut_word_start, last_token]],
+        "ade_scores": [0.9],
+    }
+    _, ades = proc.decode(text, [first], [prediction])
+    assert ades == []

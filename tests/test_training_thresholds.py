@@ -112,3 +112,26 @@ def test_train_tune_thresholds_saves_the_choice_and_tests_with_it(tmp_path):
     assert adekd_main([*argv[:6], str(untuned), *argv[7:-1]]) == 0
     assert json.loads((untuned / "metrics.json").read_text())["thresholds"] is None
     assert AutoConfig.from_pretrained(untuned).ade_threshold == 0.0
+
+
+def test_given_drugs_come_back_as_given_whatever_their_scores(tiny_trained_student, tmp_path):
+    student = tmp_path / "student"
+    shutil.copytree(tiny_trained_student, student)
+    config = json.loads((student / "config.json").read_text())
+    (student / "config.json").write_text(json.dumps({**config, "drug_threshold": 0.9}))
+    given = [{**RECORDS[1]["drugs"][0], "score": 0.3}]  # e.g. a drug predicted before, fed back in
+    out = adekd.extract({"text": RECORDS[1]["text"], "drugs": given}, model=student)
+    assert out["drugs"] == given and out["ades"]
+
+
+def test_a_student_trained_from_a_tuned_one_starts_without_its_thresholds(tmp_path):
+    encoder = tiny_encoder(tmp_path / "encoder")
+    train = write_records(tmp_path / "train.jsonl", 24)
+    tuned = tmp_path / "tuned"
+    common = ["--train", str(train), "--epochs", "1", "--batch-size", "8"]
+    assert adekd_main(["train", *common, "--encoder", str(encoder), "--output", str(tuned)]) == 0
+    config = json.loads((tuned / "config.json").read_text())
+    (tuned / "config.json").write_text(json.dumps({**config, "drug_threshold": 0.9, "ade_threshold": 0.9}))
+    assert adekd_main(["train", *common, "--init", str(tuned), "--output", str(tmp_path / "next")]) == 0
+    assert AutoConfig.from_pretrained(tmp_path / "next").ade_threshold == 0.0
+    assert AutoConfig.from_pretrained(tmp_path / "next").drug_threshold == 0.0

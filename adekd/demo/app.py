@@ -399,7 +399,7 @@ def _extract_tab(
             notes += [absent_note] if absent_note else []
         pipe = models.get(name)
         names = task_words(pipe).type_names()
-        record = extract(value, model=pipe, drugs=[drugs])
+        record = extract(value, model=pipe, drugs=[drugs], ade_threshold=0.0)  # the slider filters
         status, drug_views, rows, kept = show(record, notes, cut, names)
         return status, {"record": record, "notes": notes, "words": names}, drug_views, rows, kept
 

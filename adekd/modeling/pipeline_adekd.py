@@ -246,6 +246,8 @@ def load_pipeline(
         if tokenizer is None:
             raise ValueError("a loaded model needs its tokenizer: pass tokenizer=")
     if dtype == "int8":
+        if device is not None and str(device).split(":")[0] not in ("cpu", "-1"):
+            raise ValueError(f"dtype int8 (dynamic quantization) runs on CPU only, not on device {device}")
         pipe = pipeline(TASK, model=model, tokenizer=tokenizer, device="cpu" if device is None else device)
         pipe.model = quantize_int8(pipe.model)
         return pipe
@@ -271,9 +273,9 @@ def longest_first(tokenizer: Any, texts: Sequence[str]) -> list[int]:
     """Positions of ``texts`` by decreasing token count.
 
     Batches of similar token counts waste little compute on padding; character length is a poor
-    proxy (on ADE sentences, sorting by it padded 25% more tokens than sorting by token count and
-    cost about as much throughput). One batched call of a fast tokenizer costs about 1% of the
-    forward passes it saves.
+    proxy: on the ADE test sentences, batches of 16 sorted by characters hold 16% more tokens,
+    padding included, than batches sorted by token count. One batched call of a fast tokenizer
+    costs about 1% of the forward passes it saves.
     """
     counts = tokenizer(
         list(texts),

@@ -397,6 +397,15 @@ class AdeStudentProcessor:
             last -= 1
         return (first, last) if first < last else None
 
+    @staticmethod
+    def _crosses_cut(window: Window, span: tuple[int, int]) -> bool:
+        """Whether a span widened to whole words reaches past a cut edge of its window: the window saw
+        only part of that word, and the neighbouring window sees it whole."""
+        content = window.offsets[1:-1]
+        return (window.cut_before and span[0] < content[0][0]) or (
+            window.cut_after and span[1] > content[-1][1]
+        )
+
     def decode(
         self,
         text: str,
@@ -443,7 +452,7 @@ class AdeStudentProcessor:
                 if (window.cut_before and start == 1) or (window.cut_after and end - 1 == last_token):
                     continue
                 span = self._char_span(text, window, start, end)
-                if span is None:
+                if span is None or self._crosses_cut(window, span):
                     continue
                 key = (local_drugs[j], *span)
                 ade_scores[key] = max(float(score), ade_scores.get(key, 0.0))
@@ -461,6 +470,8 @@ class AdeStudentProcessor:
             if drug in index
         ]
         ades.sort(key=lambda a: (a["drug"], a["start"], a["end"]))
+        if drugs is not None:  # given drugs come back as given, whatever scores they carry
+            drug_threshold = 0.0
         return filter_by_score(
             out_drugs,
             ades,

@@ -215,7 +215,7 @@ def extract_sharded(
         "keep_drugs": keep_drugs,
         **{
             key: extract_kwargs.get(key)
-            for key in ("drug_threshold", "ade_threshold", "max_length", "stride")
+            for key in ("drug_threshold", "ade_threshold", "max_length", "stride", "dtype")
         },
         "drug_lexicon": type(extract_kwargs["drug_lexicon"]).__name__
         if extract_kwargs.get("drug_lexicon")
