@@ -56,10 +56,10 @@ def test_pair_rows_list_pairs_and_drugs_without_ades():
     ]
 
 
-def test_filter_by_score_drops_low_ades_and_keeps_unscored_ones():
+def test_ades_scoring_at_least_drops_low_ades_and_keeps_unscored_ones():
     record = _two_drug_record()
-    assert [a["text"] for a in views.filter_by_score(record, 0.5)["ades"]] == ["Severe rash"]
-    assert len(views.filter_by_score(_two_drug_record(with_scores=False), 0.99)["ades"]) == 2
+    assert [a["text"] for a in views.ades_scoring_at_least(record, 0.5)["ades"]] == ["Severe rash"]
+    assert len(views.ades_scoring_at_least(_two_drug_record(with_scores=False), 0.99)["ades"]) == 2
     assert len(record["ades"]) == 2  # the input record is left as it was
 
 

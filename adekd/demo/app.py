@@ -371,7 +371,7 @@ def _extract_tab(
 
     def show(record: Record, notes: list[str], cut: float, names: dict[str, str]) -> tuple:
         used = TaskWords.of(names)  # the words of the model that made the record
-        kept = views.filter_by_score(record, cut)
+        kept = views.ades_scoring_at_least(record, cut)
         if kept["drugs"]:
             anchors = views.count(len(kept["drugs"]), used.anchor)
             summary = f"{anchors}, {views.count(len(kept['ades']), used.target)} scoring at least {cut:.2f}."

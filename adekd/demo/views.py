@@ -12,6 +12,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from adekd.modeling.processing_adekd import filter_by_score
 from adekd.records import Record
 from adekd.tasks.words import TaskWords
 
@@ -68,10 +69,10 @@ def highlight(text: str, spans: Sequence[LabelledSpan]) -> list[Segment]:
     return segments
 
 
-def filter_by_score(record: Record, threshold: float) -> Record:
+def ades_scoring_at_least(record: Record, threshold: float) -> Record:
     """A copy of ``record`` without the ADEs scored below ``threshold`` (unscored ADEs are kept)."""
-    ades = [ade for ade in record["ades"] if ade.get("score") is None or ade["score"] >= threshold]
-    return {**record, "ades": ades}
+    drugs, ades = filter_by_score(record["drugs"], record["ades"], ade_threshold=threshold)
+    return {**record, "drugs": drugs, "ades": ades}
 
 
 def count(number: int, noun: str) -> str:

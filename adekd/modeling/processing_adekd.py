@@ -519,4 +519,4 @@ class AdeDataCollator:
         return self.processor.collate(self.processor.encode_records(records, labels=True), labels=True)
 
 
-__all__ = ["AdeDataCollator", "AdeStudentProcessor", "Window"]
+__all__ = ["AdeDataCollator", "AdeStudentProcessor", "Window", "filter_by_score"]
