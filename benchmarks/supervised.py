@@ -153,7 +153,7 @@ def markdown(report: dict) -> str:
         "",
         "## Test (fold 0), chosen runs",
         "",
-        "| architecture | lr (head lr) | best epoch | thresholds drug / ADE | strict pair F1 "
+        "| architecture (chosen run) | lr (head lr) | best epoch | thresholds drug / ADE | strict pair F1 "
         "| lenient pair F1 | strict / lenient without thresholds | drug F1 strict / lenient "
         "| ADE F1 strict / lenient | multi-drug strict / lenient pair F1 |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -162,7 +162,7 @@ def markdown(report: dict) -> str:
         test, bare = chosen["test"]["all"], chosen["test_without_thresholds"]["all"]
         multi = chosen["test"]["multi_drug"]
         cells = [
-            architecture,
+            f"{architecture} (`{chosen['run']}`)",
             _rates(chosen),
             str(chosen["best_epoch"]),
             f"{chosen['thresholds']['drug_threshold']:g} / {chosen['thresholds']['ade_threshold']:g}",
