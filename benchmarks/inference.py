@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -141,6 +142,23 @@ def encoder_pass(precision: str, batch_size: int):
     return run
 
 
+def warm_passes(folders: dict[str, str], precision: str, batch_size: int, texts: list[str]) -> dict:
+    """A pass function per system and for the bare encoder, each already run once on one batch."""
+    passes = {system: system_pass(folder, precision, batch_size) for system, folder in folders.items()}
+    passes["encoder_only"] = encoder_pass(precision, batch_size)
+    for run in passes.values():
+        run(texts[:batch_size])  # warm-up
+    return passes
+
+
+def interleaved(names: list[str], repeats: int) -> Iterator[tuple[int, str]]:
+    """``(round, name)`` for ``repeats`` rounds over ``names``, the order rotating each round."""
+    for round_number in range(repeats):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            yield round_number, name
+
+
 def measure_speed(
     folders: dict[str, str], precision: str, threads: int, batch_size: int, repeats: int
 ) -> dict:
@@ -150,16 +168,12 @@ def measure_speed(
 
     torch.set_num_threads(threads)
     texts = texts_of(SPLITS / "ade_split_0_test.json")
-    passes = {system: system_pass(folder, precision, batch_size) for system, folder in folders.items()}
-    passes["encoder_only"] = encoder_pass(precision, batch_size)
-    for run in passes.values():
-        run(texts[:batch_size])  # warm-up
+    passes = warm_passes(folders, precision, batch_size, texts)
     names, timings, counts = list(passes), {name: [] for name in passes}, {}
-    for round_number in range(repeats):
-        for name in names[round_number % len(names) :] + names[: round_number % len(names)]:
-            started = time.perf_counter()
-            counts[name] = passes[name](texts)
-            timings[name].append(time.perf_counter() - started)
+    for _, name in interleaved(names, repeats):
+        started = time.perf_counter()
+        counts[name] = passes[name](texts)
+        timings[name].append(time.perf_counter() - started)
     return {
         name: {
             "sentences": len(texts),
@@ -193,17 +207,12 @@ def _worker(
 
     torch.set_num_threads(1)
     texts = worker_share(texts_of(SPLITS / "ade_split_0_test.json"), rank, workers)
-    passes = {system: system_pass(folder, precision, batch_size) for system, folder in folders.items()}
-    passes["encoder_only"] = encoder_pass(precision, batch_size)
-    for run in passes.values():
-        run(texts[:batch_size])  # warm-up
-    names = list(passes)
-    for round_number in range(repeats):
-        for name in names[round_number % len(names) :] + names[: round_number % len(names)]:
-            barrier.wait()
-            started = time.perf_counter()
-            passes[name](texts)
-            results.put((rank, round_number, name, time.perf_counter() - started))
+    passes = warm_passes(folders, precision, batch_size, texts)
+    for round_number, name in interleaved(list(passes), repeats):
+        barrier.wait()
+        started = time.perf_counter()
+        passes[name](texts)
+        results.put((rank, round_number, name, time.perf_counter() - started))
 
 
 def measure_parallel(

@@ -246,8 +246,6 @@ def load_pipeline(
         if tokenizer is None:
             raise ValueError("a loaded model needs its tokenizer: pass tokenizer=")
     if dtype == "int8":
-        if device is not None and str(device).split(":")[0] not in ("cpu", "-1"):
-            raise ValueError(f"dtype int8 (dynamic quantization) runs on CPU only, not on device {device}")
         pipe = pipeline(TASK, model=model, tokenizer=tokenizer, device="cpu" if device is None else device)
         pipe.model = quantize_int8(pipe.model)
         return pipe

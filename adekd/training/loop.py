@@ -187,10 +187,10 @@ def evaluate(
 def predict(
     accelerator: Accelerator, model: torch.nn.Module, proc: AdeStudentProcessor, eval_set: EvalSet
 ) -> list[Record]:
-    """End-to-end predictions of ``eval_set`` on all processes, gathered in its order on every process.
+    """End-to-end predictions of ``eval_set`` on all processes, all of them on every process.
 
     Each process decodes its shard with the student's own decoding; ``gather_for_metrics`` drops
-    the duplicates that pad the last batch.
+    the duplicates that pad the last batch. The order is the loader's (``ade_f1`` matches by id).
     """
     unwrapped = accelerator.unwrap_model(model)
     predictions: list[Record] = []
@@ -203,8 +203,7 @@ def predict(
     unwrapped.train(was_training)
     if len(predictions) != len(eval_set.records):
         raise RuntimeError(f"gathered {len(predictions)} predictions for {len(eval_set.records)} records")
-    order = {record["id"]: i for i, record in enumerate(eval_set.records)}
-    return sorted(predictions, key=lambda record: order[record["id"]])
+    return predictions
 
 
 def _tune_thresholds(
