@@ -819,6 +819,7 @@ def model_card(
         hyperparameters.update({name: training.get(name) for name in LORA_HYPERPARAMETERS})
     run = metrics.get("training") or {}
     best = metrics.get("best") or {}
+    selected = (metrics.get("selection") or {}).get("best") or {}
     hyperparameters.update(
         {
             "epochs completed": run.get("epochs_completed"),
@@ -827,6 +828,13 @@ def model_card(
             "checkpoint kept": (
                 f"epoch {best.get('epoch')}, step {best.get('step')} (best dev {best.get('metric')})"
                 if best.get("step") is not None
+                else None
+            ),
+            "refit": (
+                f"the last weights of a run on train and dev together, as many epochs as a selection run "
+                f"with dev held out kept (epoch {selected.get('epoch')}, best dev {selected.get('metric')} "
+                f"{selected.get('value'):.4f})"
+                if selected.get("value") is not None
                 else None
             ),
         }

@@ -69,3 +69,29 @@ def test_two_processes_gather_every_dev_record_once_and_only_the_main_one_writes
     best = metrics["dev"]["metrics"]
     for key in ("num_predicted", "strict_tp", "drug_num_predicted", "ade_num_predicted", "num_gold"):
         assert again[key] == best[key], key
+
+
+def test_a_refit_runs_both_trainings_under_two_processes(tmp_path):
+    encoder = tiny_encoder(tmp_path / "encoder")
+    train_path = write_records(tmp_path / "train.jsonl", 24)
+    output = tmp_path / "student"
+    accelerate = Path(sys.executable).with_name("accelerate")
+    command = [
+        str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+        str(REPO / "scripts" / "train.py"),
+        "--train", str(train_path), "--output", str(output), "--encoder", str(encoder), "--epochs", "2",
+        "--batch-size", "4", "--eval-batch-size", "2", "--dev-fraction", "0.25", "--refit",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    selection = json.loads((output / "selection" / "metrics.json").read_text())
+    refit = json.loads((output / "metrics.json").read_text())
+    assert refit["hardware"]["num_processes"] == selection["hardware"]["num_processes"] == 2
+    assert refit["train"]["num_records"] == 24 and refit["dev"] is None
+    assert refit["training"]["epochs_completed"] == selection["best"]["epoch"]
+    # 24 sentences in batches of 4 per process: 3 steps per process and epoch.
+    assert refit["training"]["global_step"] == 3 * selection["best"]["epoch"]
+    assert refit["selection"]["best"] == selection["best"]

@@ -99,7 +99,20 @@ def quiet_logs(verbose: bool) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """Train (or cross-validate) as the flags say; returns the metrics written to ``metrics.json``."""
+    """Train (or cross-validate) as the flags say; returns the metrics written to ``metrics.json``.
+
+    Under ``accelerate launch`` the processes' group lives until every run of the command is done.
+    """
+    import torch.distributed
+
+    try:
+        return _run(args)
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
     quiet_logs(getattr(args, "verbose", False))
     config = config_from_args(args)
     if args.cv:

@@ -69,7 +69,11 @@ class TrainingConfig:
     dev_split: str | None = field(default=None, metadata=_help("split of --dev (like --train-split)"))
     test_split: str | None = field(default=None, metadata=_help("split of --test (like --train-split)"))
     dev_fraction: float = field(
-        default=0.1, metadata=_help("share of --train carved out as dev when --dev is not given")
+        default=0.1,
+        metadata=_help(
+            "share of --train carved out as dev when --dev is not given; 0 holds nothing out: every epoch "
+            "trains and the last weights are kept"
+        ),
     )
     on_invalid: Literal["stop", "skip"] = field(
         default="stop",
@@ -150,6 +154,14 @@ class TrainingConfig:
             "hundred sentences or more)"
         ),
     )
+    refit: bool = field(
+        default=False,
+        metadata=_help(
+            "after dev has chosen the epoch count (and, with --tune-thresholds, the thresholds), train again "
+            "from the same start on all of --train, dev included, for that many epochs; the selection run "
+            "stays in OUTPUT/selection and only the refit student is scored on --test"
+        ),
+    )
     # --- checkpoints and logs -----------------------------------------------------------------
     save_steps: int | None = field(
         default=None, metadata=_help("also checkpoint every N optimizer steps (always at each epoch end)")
@@ -198,8 +210,19 @@ class TrainingConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise TrainingConfigError(f"{flag_name(name)} must be at least 1 (or 'none'), got {value}")
-        if not 0 < self.dev_fraction < 1:
-            raise TrainingConfigError(f"--dev-fraction must be between 0 and 1, got {self.dev_fraction}")
+        if not 0 <= self.dev_fraction < 1:
+            raise TrainingConfigError(f"--dev-fraction must be in [0, 1), got {self.dev_fraction}")
+        held_out = bool(self.dev) or self.dev_fraction > 0
+        if self.tune_thresholds and not held_out:
+            raise TrainingConfigError(
+                "--tune-thresholds chooses on dev, and --dev-fraction 0 holds none out: give --dev or a "
+                "--dev-fraction above 0"
+            )
+        if self.refit and (self.dev or not held_out):
+            raise TrainingConfigError(
+                "--refit trains again on all of --train, so its dev must be carved from --train: leave out "
+                "--dev and keep --dev-fraction above 0"
+            )
         if not 0 <= self.warmup_ratio < 1:
             raise TrainingConfigError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.learning_rate <= 0 or (self.head_learning_rate is not None and self.head_learning_rate <= 0):

@@ -55,13 +55,14 @@ class RunData:
     """The records a run trains, selects and tests on, with where they came from."""
 
     train: LoadedData
-    dev: LoadedData
+    dev: LoadedData | None
+    """``None`` with ``--dev-fraction 0`` and no ``--dev``: nothing is held out."""
     test: LoadedData | None
     dev_carved: bool
 
 
 def load_run_data(config: TrainingConfig) -> RunData:
-    """Read and check train/dev/test; carve dev from train when no dev source is given."""
+    """Read and check train/dev/test; carve dev from train when no dev source is given (and asked to)."""
     train_data = load_training_records(
         config.train, config.train_split, config.on_invalid, "train", config.task
     )
@@ -73,6 +74,8 @@ def load_run_data(config: TrainingConfig) -> RunData:
                 "%d dev record ids also occur in --train (first: %s)", len(overlap), sorted(overlap)[:3]
             )
         dev_carved = False
+    elif config.dev_fraction == 0:
+        dev_data, dev_carved = None, False
     else:
         train_records, dev_records = carve_dev_split(train_data.records, config.dev_fraction, config.seed)
         dev_data = LoadedData(source=config.train, split=config.train_split, records=dev_records)
@@ -209,11 +212,10 @@ def predict(
 def _tune_thresholds(
     accelerator: Accelerator, model: torch.nn.Module, proc: AdeStudentProcessor, dev_set: EvalSet, metric: str
 ) -> ThresholdChoice:
-    """Choose the score thresholds on dev (predicted once, unthresholded) and set them in the config."""
+    """Choose the score thresholds on dev (predicted once, unthresholded)."""
     student_config = accelerator.unwrap_model(model).config
     student_config.drug_threshold = student_config.ade_threshold = 0.0
     choice = tune_thresholds(predict(accelerator, model, proc, dev_set), dev_set.records, metric)
-    student_config.drug_threshold, student_config.ade_threshold = choice.drug_threshold, choice.ade_threshold
     logger.info(
         "score thresholds chosen on dev: drug %.2f, ADE %.2f (dev %s %.4f -> %.4f)",
         choice.drug_threshold,
@@ -223,6 +225,12 @@ def _tune_thresholds(
         choice.dev_with,
     )
     return choice
+
+
+def _set_thresholds(accelerator: Accelerator, model: torch.nn.Module, choice: ThresholdChoice) -> None:
+    """Make ``choice`` the student's decoding defaults (its config is saved with the weights)."""
+    student_config = accelerator.unwrap_model(model).config
+    student_config.drug_threshold, student_config.ade_threshold = choice.drug_threshold, choice.ade_threshold
 
 
 def _flat_config(config: TrainingConfig) -> dict[str, Any]:
@@ -249,13 +257,20 @@ def _hardware(accelerator: Accelerator) -> dict[str, Any]:
     return info
 
 
-def train(config: TrainingConfig) -> dict[str, Any]:
+def train(config: TrainingConfig, thresholds: ThresholdChoice | None = None) -> dict[str, Any]:
     """Train a student as ``config`` says and write it to ``config.output_dir``; returns ``metrics.json``.
 
     The folder ends with the student (``config.json``, safetensors weights, tokenizer), the
     ``training_config.json``, ``metrics.json``, the training logs and the resume checkpoints.
+    ``config.refit`` trains twice (:mod:`adekd.training.refit`). ``thresholds``, chosen elsewhere
+    (a refit takes its selection run's), become the student's decoding defaults before the test.
+    Returns ``{}`` on processes other than the main one.
     """
     config.validate()
+    if config.refit:
+        from adekd.training.refit import train_and_refit
+
+        return train_and_refit(config)
     started = time.time()
     resume_from = None
     if config.resume:
@@ -292,7 +307,7 @@ def train(config: TrainingConfig) -> dict[str, Any]:
     )
     optimizer = _optimizer(model, config, accelerator.device)
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    dev_set = make_eval_set(accelerator, data.dev.records, config.eval_batch_size)
+    dev_set = make_eval_set(accelerator, data.dev.records, config.eval_batch_size) if data.dev else None
     test_set = make_eval_set(accelerator, data.test.records, config.eval_batch_size) if data.test else None
 
     steps_per_epoch = math.ceil(len(train_loader) / config.gradient_accumulation_steps)
@@ -313,11 +328,12 @@ def train(config: TrainingConfig) -> dict[str, Any]:
         config.save(config.output_dir)
     accelerator.init_trackers(TRACKER_RUN_NAME, config=_flat_config(config))
     logger.info(
-        "training on %d sentences (%d windows), dev %d%s; %d steps of %d x %d x %d windows (%d/epoch) on %s",
+        "training on %d sentences (%d windows), dev %s; %d steps of %d x %d x %d windows (%d/epoch) on %s",
         len(data.train.records),
         len(windows),
-        len(data.dev.records),
-        " carved from train" if data.dev_carved else "",
+        "none (the last weights are kept)"
+        if data.dev is None
+        else f"{len(data.dev.records)}{' carved from train' if data.dev_carved else ''}",
         total_steps,
         config.batch_size,
         config.gradient_accumulation_steps,
@@ -336,7 +352,9 @@ def train(config: TrainingConfig) -> dict[str, Any]:
         accelerator.wait_for_everyone()
 
     def evaluate_and_select() -> bool:
-        """Score dev, keep the best weights, and say whether to stop early."""
+        """Score dev, keep the best weights, and say whether to stop early (never without a dev split)."""
+        if dev_set is None:
+            return False
         metrics = _scalar(evaluate(accelerator, model, proc, dev_set))
         value = float(metrics[config.metric_for_best_model])
         state.dev_history.append({"epoch": state.epoch, "step": state.global_step, **metrics})
@@ -436,15 +454,20 @@ def train(config: TrainingConfig) -> dict[str, Any]:
         save_checkpoint()
     progress.close()
 
-    _load_best(accelerator, model, config.output_dir)
-    thresholds = None
+    if dev_set is not None:
+        _load_best(accelerator, model, config.output_dir)
     if config.tune_thresholds:
         thresholds = _tune_thresholds(accelerator, model, proc, dev_set, config.metric_for_best_model)
+    if thresholds is not None:
+        _set_thresholds(accelerator, model, thresholds)
     test_metrics = evaluate(accelerator, model, proc, test_set) if test_set is not None else None
     result = _finish(
         accelerator, model, tokenizer, config, data, state, parameters, test_metrics, thresholds, started
     )
-    accelerator.end_training()
+    # Not accelerator.end_training(): it also destroys the process group, which the next run in the
+    # same processes (a --refit, the next --cv fold) still needs; the entry point ends it once.
+    for tracker in accelerator.trackers:
+        tracker.finish()
     return result
 
 
@@ -483,9 +506,10 @@ def _finish(
     thresholds: ThresholdChoice | None,
     started: float,
 ) -> dict[str, Any]:
-    """Write the best weights (loaded in ``model``) as the student folder, with ``metrics.json``."""
-    best = next(entry for entry in state.dev_history if entry["step"] == state.best_step)
-    dev_metrics = {k: v for k, v in best.items() if k not in ("epoch", "step")}
+    """Write the best weights (loaded in ``model``; the last without dev) as the student folder, with
+    ``metrics.json``."""
+    best = next((entry for entry in state.dev_history if entry["step"] == state.best_step), None)
+    dev_metrics = {k: v for k, v in best.items() if k not in ("epoch", "step")} if best else None
     result: dict[str, Any] = {}
     if accelerator.is_main_process:
         output = config.output_dir

@@ -1,6 +1,8 @@
 """``metrics.json``: what a finished training run measured, in fields a model card can cite.
 
-Layout (every key always present; ``test`` is ``null`` without ``--test``)::
+Layout (every key always present; ``test`` is ``null`` without ``--test``, ``dev`` and ``best``
+are ``null`` when nothing was held out (``--dev-fraction 0``), ``selection`` is ``null`` unless the
+run is a ``--refit``)::
 
     {
       "format": "adekd-training-metrics/1",
@@ -15,6 +17,7 @@ Layout (every key always present; ``test`` is ``null`` without ``--test``)::
                 "carved_from_train": true, "dev_fraction": 0.1, "metrics": {ade_f1 results}},
       "test":  {"source": ..., "name": ..., "split": "test", "num_records": 427, "metrics": {ade_f1 results}},
       "best": {"metric": "strict_f1", "value": 0.74, "epoch": 6, "step": 660},
+      "selection": null | {"output_dir": ".../selection", "dev": {...}, "best": {...}},  # --refit
       "thresholds": null | {"drug_threshold": 0.6, "ade_threshold": 0.5, "metric": "strict_f1",
                             "dev_without": 0.74, "dev_with": 0.75},   # --tune-thresholds
       "training": {"epochs_completed": 9, "global_step": 990, "stopped_early": true,
@@ -95,7 +98,7 @@ def write_metrics(
     config: TrainingConfig,
     data: RunData,
     state: TrainerState,
-    dev_metrics: dict[str, Any],
+    dev_metrics: dict[str, Any] | None,
     test_metrics: dict[str, Any] | None,
     thresholds: ThresholdChoice | None,
     parameters: ParameterCount,
@@ -105,11 +108,13 @@ def write_metrics(
     runtime_seconds: float,
 ) -> dict[str, Any]:
     """Assemble ``metrics.json`` (layout in the module docstring), write it to ``folder`` and return it."""
-    dev = _data_block(data.dev, "dev", dev_metrics)
-    dev["carved_from_train"] = data.dev_carved
-    dev["dev_fraction"] = config.dev_fraction if data.dev_carved else None
-    if data.dev_carved:
-        dev["split"] = "dev"
+    dev = None
+    if data.dev is not None:
+        dev = _data_block(data.dev, "dev", dev_metrics)
+        dev["carved_from_train"] = data.dev_carved
+        dev["dev_fraction"] = config.dev_fraction if data.dev_carved else None
+        if data.dev_carved:
+            dev["split"] = "dev"
     metrics = {
         "format": FORMAT,
         "adekd_version": _version("adekd"),
@@ -124,7 +129,10 @@ def write_metrics(
             "value": state.best_metric,
             "epoch": state.best_epoch,
             "step": state.best_step,
-        },
+        }
+        if data.dev is not None
+        else None,
+        "selection": None,
         "thresholds": thresholds.to_dict() if thresholds is not None else None,
         "training": {
             "epochs_completed": state.epoch,

@@ -1,0 +1,99 @@
+"""Refit: once dev has chosen how long to train (and the score thresholds), train again on all the data.
+
+A dev split carved from the training data costs the final student a tenth of its examples. The
+refit gives them back, as scikit-learn's ``refit`` does, and as published ADE systems train on
+whole folds: the selection run, with dev held out, picks the epoch count by dev F1 (and, with
+``--tune-thresholds``, the thresholds); a second run from the same start and seed then trains on
+train and dev together for that many epochs, with nothing left to select on, keeps its last
+weights and takes the selection's thresholds. Its learning-rate schedule spans its own steps.
+Only the refit student is scored on ``--test``.
+
+``OUTPUT`` ends as the refit student; ``OUTPUT/selection`` holds the selection run, whose dev
+metrics the refit's ``metrics.json`` quotes under ``selection`` (its own ``dev`` is ``null``: the
+refit trained on those sentences).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+from typing import Any
+
+from adekd.training.config import TrainingConfig
+from adekd.training.metrics_file import METRICS_NAME
+from adekd.training.thresholds import ThresholdChoice
+
+logger = logging.getLogger(__name__)
+
+SELECTION_DIR = "selection"
+
+
+def selection_config(config: TrainingConfig) -> TrainingConfig:
+    """The run that chooses: dev carved from ``--train`` and held out, no test."""
+    return dataclasses.replace(
+        config,
+        refit=False,
+        test=None,
+        test_split=None,
+        output_dir=os.path.join(config.output_dir, SELECTION_DIR),
+    )
+
+
+def refit_config(config: TrainingConfig, selection: dict[str, Any]) -> TrainingConfig:
+    """The run on all of ``--train``, as many passes over the data as the selected checkpoint had made.
+
+    ``selection`` is the selection run's ``metrics.json``. Without ``--max-steps`` the epoch count
+    carries over; with it, the step count grows with the data (dev joins train).
+    """
+    best = selection["best"]
+    changes: dict[str, Any] = {
+        "refit": False,
+        "dev_fraction": 0.0,
+        "early_stopping_patience": None,
+        "tune_thresholds": False,
+    }
+    if config.max_steps is None:
+        changes["epochs"] = best["epoch"]
+    else:
+        held_in = selection["train"]["num_records"]
+        changes["max_steps"] = math.ceil(best["step"] * (held_in + selection["dev"]["num_records"]) / held_in)
+    return dataclasses.replace(config, **changes)
+
+
+def train_and_refit(config: TrainingConfig) -> dict[str, Any]:
+    """Run the selection, then the refit into ``config.output_dir``; returns the refit's ``metrics.json``.
+
+    Both runs resume with ``--resume``: a finished selection is read back, not retrained.
+    Returns ``{}`` on processes other than the main one.
+    """
+    from adekd.training.loop import train
+
+    selection_run = selection_config(config)
+    train(selection_run)
+    # read back on every process: train() returns the metrics on the main one only
+    with open(os.path.join(selection_run.output_dir, METRICS_NAME), encoding="utf-8") as handle:
+        selection = json.load(handle)
+    refit = refit_config(config, selection)
+    thresholds = ThresholdChoice(**selection["thresholds"]) if selection["thresholds"] else None
+    logger.info(
+        "refit: dev chose %s after epoch %d (step %d); training again on all of %s for %s",
+        selection["best"]["metric"],
+        selection["best"]["epoch"],
+        selection["best"]["step"],
+        config.train,
+        f"{refit.max_steps} steps" if refit.max_steps else f"{refit.epochs} epochs",
+    )
+    result = train(refit, thresholds=thresholds)
+    if result:
+        result["selection"] = {
+            "output_dir": selection_run.output_dir,
+            "dev": selection["dev"],
+            "best": selection["best"],
+        }
+        with open(os.path.join(config.output_dir, METRICS_NAME), "w", encoding="utf-8") as handle:
+            json.dump(result, handle, indent=2)
+            handle.write("\n")
+    return result
