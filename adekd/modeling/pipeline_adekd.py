@@ -232,8 +232,8 @@ def load_pipeline(
 
     ``dtype`` is a floating-point precision (``torch.bfloat16``, ``"float16"``...) or ``"int8"``:
     every ``nn.Linear`` dynamically quantized to int8 on CPU (weights int8, activations quantized
-    per batch), the fastest CPU option measured in ``benchmarks/inference.py`` at a cost of about one
-    F1 point (``benchmarks/results/supervised.md``). A loaded model passed in is copied, not changed.
+    per batch), the fastest CPU option measured in ``benchmarks/inference.py`` at a cost of one to two
+    strict F1 points (``benchmarks/results/supervised.md``). A loaded model passed in is copied, not changed.
     """
     if isinstance(model, Pipeline):
         return model  # type: ignore[return-value]
