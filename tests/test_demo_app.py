@@ -101,3 +101,20 @@ def test_the_app_serves_without_its_model_and_queues_model_calls_under_one_limit
     assert {fn.concurrency_id for fn in named.values()} == {"model"}
     assert all(fn.concurrency_limit == 3 for fn in named.values())
     assert demo._queue.max_size == 5
+
+
+def _slider(demo) -> float:
+    return next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "threshold").value
+
+
+def test_the_slider_starts_at_the_students_tuned_threshold_unless_configured(tiny_trained_student, tmp_path):
+    import shutil
+
+    student = tmp_path / "student"
+    shutil.copytree(tiny_trained_student, student)
+    assert _slider(build_demo(str(student))) == 0.5  # not tuned
+    config = json.loads((student / "config.json").read_text())
+    (student / "config.json").write_text(json.dumps({**config, "ade_threshold": 0.7}))
+    assert _slider(build_demo(str(student))) == 0.7
+    assert _slider(build_demo(str(student), DemoConfig(threshold=0.2))) == 0.2
+    assert _slider(build_demo("/no/such/student")) == 0.5

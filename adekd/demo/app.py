@@ -107,8 +107,9 @@ class DemoConfig:
     """Gold files the app predicts on are cut to this many records (uploaded predictions are not)."""
     max_error_sentences: int = 100
     """Sentences with errors shown in the page; the downloadable report lists all of them."""
-    threshold: float = 0.5
-    """Initial position of the ADE confidence slider."""
+    threshold: float | None = None
+    """Initial position of the ADE confidence slider; ``None``: the threshold the model was tuned to
+    (``adekd train --tune-thresholds``), else :data:`UNTUNED_THRESHOLD`."""
     concurrency_limit: int = 2
     """Model calls running at once; extraction and evaluation share the limit."""
     max_queue: int = 32
@@ -119,6 +120,18 @@ class DemoConfig:
     """Sentences per forward pass when the app predicts a gold file."""
     max_models: int = 2
     """Models kept loaded at once (the configured one and the last one typed in the page)."""
+
+
+UNTUNED_THRESHOLD = 0.5
+"""Where the slider starts for a model with no tuned ADE threshold."""
+
+
+def initial_threshold(pipe: Any, config: DemoConfig) -> float:
+    """The slider's start: the configured value, else the model's tuned ADE threshold, else 0.5."""
+    if config.threshold is not None:
+        return config.threshold
+    tuned = getattr(pipe.model.config, "ade_threshold", 0.0) if pipe is not None else 0.0
+    return tuned or UNTUNED_THRESHOLD
 
 
 class DemoInputError(Exception):
@@ -287,8 +300,10 @@ def build_demo(model: str | os.PathLike | None = None, config: DemoConfig | None
     models = ModelCache(size=config.max_models)
     model_note = ""
     words = TaskWords.of()
+    pipe = None
     try:
-        words = task_words(models.get(model_name))
+        pipe = models.get(model_name)
+        words = task_words(pipe)
     except DemoInputError as err:
         logger.warning("%s", err)
         model_note = f"**{err}** Type another model (a local folder or a Hub id) in the *Model* box."
@@ -312,7 +327,7 @@ def build_demo(model: str | os.PathLike | None = None, config: DemoConfig | None
             threshold = gr.Slider(
                 0.0,
                 1.0,
-                value=config.threshold,
+                value=initial_threshold(pipe, config),
                 step=0.05,
                 label=f"{target} confidence threshold",
                 info=f"{target}s scoring lower are hidden (Extract) or dropped (Evaluate)",
