@@ -831,9 +831,9 @@ def model_card(
                 else None
             ),
             "refit": (
-                f"the last weights of a run on train and dev together, as many epochs as a selection run "
-                f"with dev held out kept (epoch {selected.get('epoch')}, best dev {selected.get('metric')} "
-                f"{selected.get('value'):.4f})"
+                "retrained on train and dev together for as long as a selection run with dev held out "
+                f"chose (its best: epoch {selected.get('epoch')}, step {selected.get('step')}, dev "
+                f"{selected.get('metric')} {selected.get('value'):.4f}); last weights kept"
                 if selected.get("value") is not None
                 else None
             ),

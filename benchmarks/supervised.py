@@ -79,9 +79,9 @@ def refit_run(args: argparse.Namespace, name: str, thresholds: dict) -> dict:
     """Refit the chosen run ``name`` on all of fold train (dev included), or read back a finished refit."""
     import dataclasses
 
-    from adekd.training import ThresholdChoice, TrainingConfig, train
+    from adekd.training import TrainingConfig, train
     from adekd.training.checkpoints import list_checkpoints
-    from adekd.training.refit import refit_config
+    from adekd.training.refit import refit_config, selection_block
 
     output = args.work / f"{name}-refit"
     if (output / "metrics.json").is_file():
@@ -92,7 +92,9 @@ def refit_run(args: argparse.Namespace, name: str, thresholds: dict) -> dict:
         output_dir=str(output),
         resume=bool(list_checkpoints(str(output))),
     )
-    return train(config, thresholds=ThresholdChoice(**thresholds))
+    # the thresholds this benchmark chose on dev (the runs trained without --tune-thresholds)
+    chosen = selection_block(selection, str(args.work / name), str(output)) | {"thresholds": thresholds}
+    return train(config, selection=chosen)
 
 
 def predict(folder: Path, records: list[dict], precision: str = "fp32", thresholds: dict | None = None):

@@ -7,6 +7,7 @@ random BERT with the packaged MiniLM tokenizer. Nothing is mocked inside adekd.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -294,3 +295,18 @@ def test_embedded_teacher_on_the_embedded_sample(tmp_path, encoder, monkeypatch)
     assert all(row["teacher"] == "local" and row["raw_response"] for row in silver)
     assert summary["gold"]["records"] == 2 and summary["teacher"]["scores"] is not None
     assert (tmp_path / "adekd-run" / "hub" / "adekd-run-student" / "README.md").is_file()
+
+
+def test_a_refit_student_goes_through_distill_and_its_dev_comes_from_the_selection(tmp_path, encoder, corpus):
+    labeled_input = corpus[0].parent / "labeled.jsonl"
+    config = run_config(
+        tmp_path / "run", "http://unused", encoder, (labeled_input, corpus[1]), simulated_noise=0.5
+    )
+    config = dataclasses.replace(config, student=dataclasses.replace(config.student, refit=True))
+    summary = distill(config).summary
+    student = tmp_path / "run" / "student"
+    selection = json.loads((student / "selection" / "metrics.json").read_text())
+    dev = selection["dev"]["metrics"]
+    assert summary["student"]["dev"] == {"strict_f1": dev["strict_f1"], "lenient_f1": dev["lenient_f1"]}
+    assert json.loads((student / "metrics.json").read_text())["dev"] is None
+    assert not (student / "checkpoints").exists() and not (student / "selection" / "checkpoints").exists()

@@ -49,8 +49,11 @@ def test_the_refit_trains_on_all_records_for_the_epochs_dev_chose(refit_run):
     assert refit["training"]["epochs_completed"] == selection["best"]["epoch"]
     assert refit["dev_history"] == []
     assert refit["selection"]["best"] == selection["best"] and refit["selection"]["dev"] == selection["dev"]
-    saved = TrainingConfig.load(output)
-    assert (saved.dev_fraction, saved.refit, saved.epochs) == (0.0, False, selection["best"]["epoch"])
+    assert refit["selection"]["output_dir"] == "selection"  # relative: the folder may move or be published
+    assert TrainingConfig.load(output).refit  # the command that repeats both runs
+    refit_run_config = TrainingConfig.load(sorted((output / "checkpoints").iterdir())[-1])
+    assert (refit_run_config.dev_fraction, refit_run_config.refit) == (0.0, False)
+    assert refit_run_config.epochs == selection["best"]["epoch"]
 
 
 def test_the_refit_student_decodes_with_the_selections_thresholds_and_its_test_score_is_its_own(refit_run):
@@ -75,13 +78,28 @@ def test_resuming_a_finished_refit_trains_nothing_and_a_fresh_one_is_refused(ref
     assert (output / "model.safetensors").read_bytes() == weights
     capsys.readouterr()
     assert adekd_main(refit_run["argv"]) == 2
-    assert "selection already holds checkpoints of a run; pass --resume" in capsys.readouterr().err
+    assert "student already holds checkpoints of a run; pass --resume" in capsys.readouterr().err
 
 
 def test_the_card_says_the_student_is_a_refit_and_reports_its_test(refit_run):
     card = str(model_card(refit_run["output"], load_id="org/refit-student"))
-    assert "the last weights of a run on train and dev together" in card
+    assert "retrained on train and dev together for as long as a selection run with dev held out" in card
     assert "checkpoint kept" not in card
+
+
+def test_what_would_stop_the_refit_stops_the_command_before_the_selection_trains(refit_run, tmp_path, capsys):
+    argv = list(refit_run["argv"])
+    stale = tmp_path / "stale"
+    (stale / "checkpoints" / "step-00000001").mkdir(parents=True)  # an earlier run's checkpoint
+    (stale / "checkpoints" / "step-00000001" / "trainer_state.json").write_text("{}")
+    argv[argv.index("--output") + 1] = str(stale)
+    assert adekd_main(argv) == 2
+    assert "stale already holds checkpoints of a run; pass --resume" in capsys.readouterr().err
+    argv[argv.index("--output") + 1] = str(tmp_path / "fresh")
+    argv[argv.index("--test") + 1] = str(tmp_path / "missing.jsonl")
+    assert adekd_main(argv) == 2
+    assert "missing.jsonl" in capsys.readouterr().err
+    assert not (stale / "selection").exists() and not (tmp_path / "fresh" / "selection").exists()
 
 
 def test_without_dev_every_epoch_trains_and_the_last_weights_are_kept(tmp_path):

@@ -306,6 +306,7 @@ def check_silver(records: list[Record], minimum: int, words: TaskWords | None = 
 def _train(config: DistillConfig, root: Path, resume: bool) -> dict[str, Any]:
     from adekd.training import TrainingConfigError, TrainingDataError, train
     from adekd.training.checkpoints import CHECKPOINTS_DIR
+    from adekd.training.refit import SELECTION_DIR
 
     check_silver(_silver_records(root), config.min_silver_records, TaskWords.of(load_task(config.task)))
     student_dir = root / "student"
@@ -324,7 +325,8 @@ def _train(config: DistillConfig, root: Path, resume: bool) -> dict[str, Any]:
         metrics = train(training)
     except (TrainingConfigError, TrainingDataError) as err:
         raise DistillError(f"train: {err}") from None
-    shutil.rmtree(student_dir / CHECKPOINTS_DIR, ignore_errors=True)  # the student is final; free the space
+    for finished in (student_dir, student_dir / SELECTION_DIR):  # the student is final; free the space
+        shutil.rmtree(finished / CHECKPOINTS_DIR, ignore_errors=True)
     return {"epochs": metrics.get("training", {}).get("epochs_completed")}
 
 
@@ -453,7 +455,8 @@ def _summary(
     student_scores = {key: results["student"][key] for key in _F1_KEYS} if results else None
     student_seconds = results.get("student", {}).get("seconds")
     student_speed = round(gold_count / student_seconds, 2) if gold_count and student_seconds else None
-    dev_metrics = metrics.get("dev", {}).get("metrics", {})
+    # a refit student has no dev of its own: the run that chose its length was scored on it
+    dev_metrics = ((metrics.get("selection") or metrics).get("dev") or {}).get("metrics") or {}
     timings = silver_summary.get("timings", {})
     task = load_task(config.task)
     return {

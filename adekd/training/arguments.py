@@ -105,11 +105,10 @@ def run_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """
     import torch.distributed
 
-    try:
-        return _run(args)
-    finally:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+    result = _run(args)  # after an error the process exits; a rank may still wait in a collective
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return result
 
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:

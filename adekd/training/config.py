@@ -57,10 +57,13 @@ class TrainingConfig:
     )
     dev: str | None = field(
         default=None,
-        metadata=_help("dev data (same formats as --train); carved from --train when not given"),
+        metadata=_help(
+            "dev data (same formats as --train); carved from --train when not given (see --dev-fraction)"
+        ),
     )
     test: str | None = field(
-        default=None, metadata=_help("test data scored once with the best checkpoint (never used to choose)")
+        default=None,
+        metadata=_help("test data scored once with the kept weights (never used to choose anything)"),
     )
     train_split: str | None = field(
         default=None,

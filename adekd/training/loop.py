@@ -75,6 +75,7 @@ def load_run_data(config: TrainingConfig) -> RunData:
             )
         dev_carved = False
     elif config.dev_fraction == 0:
+        logger.info("--dev-fraction 0: no dev, so no best-checkpoint choice and no early stopping")
         dev_data, dev_carved = None, False
     else:
         train_records, dev_records = carve_dev_split(train_data.records, config.dev_fraction, config.seed)
@@ -257,14 +258,16 @@ def _hardware(accelerator: Accelerator) -> dict[str, Any]:
     return info
 
 
-def train(config: TrainingConfig, thresholds: ThresholdChoice | None = None) -> dict[str, Any]:
+def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train a student as ``config`` says and write it to ``config.output_dir``; returns ``metrics.json``.
 
     The folder ends with the student (``config.json``, safetensors weights, tokenizer), the
     ``training_config.json``, ``metrics.json``, the training logs and the resume checkpoints.
-    ``config.refit`` trains twice (:mod:`adekd.training.refit`). ``thresholds``, chosen elsewhere
-    (a refit takes its selection run's), become the student's decoding defaults before the test.
-    Returns ``{}`` on processes other than the main one.
+    ``config.refit`` trains twice (:mod:`adekd.training.refit`); ``selection`` is given to the
+    second run: what the first one chose (:func:`adekd.training.refit.selection_block`), whose
+    thresholds become the student's decoding defaults before the test and which ``metrics.json``
+    quotes. Returns ``{}`` on processes other than the main one. Under ``accelerate launch`` the
+    caller ends the process group (``adekd train`` does), so several runs can share the processes.
     """
     config.validate()
     if config.refit:
@@ -456,13 +459,24 @@ def train(config: TrainingConfig, thresholds: ThresholdChoice | None = None) -> 
 
     if dev_set is not None:
         _load_best(accelerator, model, config.output_dir)
+    thresholds = ThresholdChoice(**selection["thresholds"]) if selection and selection["thresholds"] else None
     if config.tune_thresholds:
         thresholds = _tune_thresholds(accelerator, model, proc, dev_set, config.metric_for_best_model)
     if thresholds is not None:
         _set_thresholds(accelerator, model, thresholds)
     test_metrics = evaluate(accelerator, model, proc, test_set) if test_set is not None else None
     result = _finish(
-        accelerator, model, tokenizer, config, data, state, parameters, test_metrics, thresholds, started
+        accelerator,
+        model,
+        tokenizer,
+        config,
+        data,
+        state,
+        parameters,
+        test_metrics,
+        thresholds,
+        selection,
+        started,
     )
     # Not accelerator.end_training(): it also destroys the process group, which the next run in the
     # same processes (a --refit, the next --cv fold) still needs; the entry point ends it once.
@@ -504,6 +518,7 @@ def _finish(
     parameters: ParameterCount,
     test_metrics: dict[str, Any] | None,
     thresholds: ThresholdChoice | None,
+    selection: dict[str, Any] | None,
     started: float,
 ) -> dict[str, Any]:
     """Write the best weights (loaded in ``model``; the last without dev) as the student folder, with
@@ -528,6 +543,7 @@ def _finish(
             dev_metrics=dev_metrics,
             test_metrics=test_metrics,
             thresholds=thresholds,
+            selection=selection,
             parameters=parameters,
             hardware=_hardware(accelerator),
             encoder=student.encoder_name(final, config),

@@ -17,7 +17,8 @@ run is a ``--refit``)::
                 "carved_from_train": true, "dev_fraction": 0.1, "metrics": {ade_f1 results}},
       "test":  {"source": ..., "name": ..., "split": "test", "num_records": 427, "metrics": {ade_f1 results}},
       "best": {"metric": "strict_f1", "value": 0.74, "epoch": 6, "step": 660},
-      "selection": null | {"output_dir": ".../selection", "dev": {...}, "best": {...}},  # --refit
+      "selection": null | {"output_dir": "selection", "dev": {...}, "best": {...},    # --refit: the run
+                           "thresholds": {...}},                                  # that chose
       "thresholds": null | {"drug_threshold": 0.6, "ade_threshold": 0.5, "metric": "strict_f1",
                             "dev_without": 0.74, "dev_with": 0.75},   # --tune-thresholds
       "training": {"epochs_completed": 9, "global_step": 990, "stopped_early": true,
@@ -101,6 +102,7 @@ def write_metrics(
     dev_metrics: dict[str, Any] | None,
     test_metrics: dict[str, Any] | None,
     thresholds: ThresholdChoice | None,
+    selection: dict[str, Any] | None,
     parameters: ParameterCount,
     hardware: dict[str, Any],
     encoder: str | None,
@@ -132,7 +134,7 @@ def write_metrics(
         }
         if data.dev is not None
         else None,
-        "selection": None,
+        "selection": selection,
         "thresholds": thresholds.to_dict() if thresholds is not None else None,
         "training": {
             "epochs_completed": state.epoch,

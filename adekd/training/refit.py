@@ -8,7 +8,8 @@ train and dev together for that many epochs, with nothing left to select on, kee
 weights and takes the selection's thresholds. Its learning-rate schedule spans its own steps.
 Only the refit student is scored on ``--test``.
 
-``OUTPUT`` ends as the refit student; ``OUTPUT/selection`` holds the selection run, whose dev
+``OUTPUT`` ends as the refit student, with the ``training_config.json`` of the whole command (the
+refit run's own is in its checkpoints); ``OUTPUT/selection`` holds the selection run, whose dev
 metrics the refit's ``metrics.json`` quotes under ``selection`` (its own ``dev`` is ``null``: the
 refit trained on those sentences).
 """
@@ -24,7 +25,6 @@ from typing import Any
 
 from adekd.training.config import TrainingConfig
 from adekd.training.metrics_file import METRICS_NAME
-from adekd.training.thresholds import ThresholdChoice
 
 logger = logging.getLogger(__name__)
 
@@ -63,21 +63,44 @@ def refit_config(config: TrainingConfig, selection: dict[str, Any]) -> TrainingC
     return dataclasses.replace(config, **changes)
 
 
+def selection_block(selection: dict[str, Any], selection_dir: str, output_dir: str) -> dict[str, Any]:
+    """What a refit's ``metrics.json`` quotes of the run that chose (``selection``: its metrics)."""
+    return {
+        "output_dir": os.path.relpath(selection_dir, output_dir),
+        "dev": selection["dev"],
+        "best": selection["best"],
+        "thresholds": selection.get("thresholds"),  # absent from files older than --tune-thresholds
+    }
+
+
+def check_before_selection(config: TrainingConfig) -> None:
+    """What would stop the refit, checked before the selection run spends its time."""
+    from adekd.training.checkpoints import refuse_to_overwrite
+    from adekd.training.data import load_training_records
+
+    if not config.resume:
+        refuse_to_overwrite(config)
+    if config.test:
+        load_training_records(config.test, config.test_split, config.on_invalid, "test", config.task)
+
+
 def train_and_refit(config: TrainingConfig) -> dict[str, Any]:
     """Run the selection, then the refit into ``config.output_dir``; returns the refit's ``metrics.json``.
 
     Both runs resume with ``--resume``: a finished selection is read back, not retrained.
     Returns ``{}`` on processes other than the main one.
     """
+    from accelerate import PartialState
+
     from adekd.training.loop import train
 
+    check_before_selection(config)
     selection_run = selection_config(config)
     train(selection_run)
     # read back on every process: train() returns the metrics on the main one only
     with open(os.path.join(selection_run.output_dir, METRICS_NAME), encoding="utf-8") as handle:
         selection = json.load(handle)
     refit = refit_config(config, selection)
-    thresholds = ThresholdChoice(**selection["thresholds"]) if selection["thresholds"] else None
     logger.info(
         "refit: dev chose %s after epoch %d (step %d); training again on all of %s for %s",
         selection["best"]["metric"],
@@ -86,14 +109,7 @@ def train_and_refit(config: TrainingConfig) -> dict[str, Any]:
         config.train,
         f"{refit.max_steps} steps" if refit.max_steps else f"{refit.epochs} epochs",
     )
-    result = train(refit, thresholds=thresholds)
-    if result:
-        result["selection"] = {
-            "output_dir": selection_run.output_dir,
-            "dev": selection["dev"],
-            "best": selection["best"],
-        }
-        with open(os.path.join(config.output_dir, METRICS_NAME), "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=2)
-            handle.write("\n")
+    result = train(refit, selection=selection_block(selection, selection_run.output_dir, config.output_dir))
+    if PartialState().is_main_process:
+        config.save(config.output_dir)  # the command that repeats both runs
     return result
