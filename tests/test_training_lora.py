@@ -124,3 +124,26 @@ def test_unknown_target_module_names_the_real_ones(encoder, tmp_path):
     )
     with pytest.raises(TrainingConfigError, match=r"--lora-target-modules q_proj.*query.*value"):
         train(config)
+
+
+def test_thresholds_reach_the_merged_students_config(encoder, tmp_path):
+    """Through peft's wrapper the thresholds must land on the base student, whose config is saved."""
+    from transformers import AutoConfig
+
+    config = TrainingConfig(
+        train=str(write_records(tmp_path / "train.jsonl", 12)),
+        output_dir=str(tmp_path / "student"),
+        encoder=str(encoder),
+        epochs=1,
+        batch_size=4,
+        dev_fraction=0.0,
+        lora=True,
+        lora_r=2,
+    )
+    chosen = {"drug_threshold": 0.6, "ade_threshold": 0.7, "metric": "strict_f1", "dev_without": 0.5,
+              "dev_with": 0.55}  # fmt: skip
+    selection = {"output_dir": "elsewhere", "dev": None, "best": None, "thresholds": chosen}
+    metrics = train(config, selection=selection)
+    saved = AutoConfig.from_pretrained(config.output_dir)
+    assert (saved.drug_threshold, saved.ade_threshold) == (0.6, 0.7)
+    assert metrics["thresholds"] == chosen and metrics["selection"]["thresholds"] == chosen
