@@ -23,24 +23,30 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _train_on_two_processes(*flags: str) -> None:
+    """``accelerate launch`` two CPU processes (gloo) on ``scripts/train.py`` with ``flags``."""
+    accelerate = Path(sys.executable).with_name("accelerate")
+    command = [
+        str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+        str(REPO / "scripts" / "train.py"), *flags,
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
 def test_two_processes_gather_every_dev_record_once_and_only_the_main_one_writes(tmp_path):
     encoder = tiny_encoder(tmp_path / "encoder")
     train_path = write_records(tmp_path / "train.jsonl", 21)
     dev_path = write_records(tmp_path / "dev.jsonl", 7, seed=2, prefix="d")  # 4 batches of 2: uneven shards
     test_path = write_records(tmp_path / "test.jsonl", 5, seed=3, prefix="t")
     output = tmp_path / "student"
-    accelerate = Path(sys.executable).with_name("accelerate")
-    command = [
-        str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-        str(REPO / "scripts" / "train.py"),
+    _train_on_two_processes(
         "--train", str(train_path), "--dev", str(dev_path), "--test", str(test_path), "--output", str(output),
         "--encoder", str(encoder), "--epochs", "2", "--batch-size", "4", "--eval-batch-size", "2",
         "--logging-steps", "1", "--save-steps", "2",
-    ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-4000:]
+    )  # fmt: skip
 
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["hardware"]["num_processes"] == 2
@@ -75,17 +81,10 @@ def test_a_refit_runs_both_trainings_under_two_processes(tmp_path):
     encoder = tiny_encoder(tmp_path / "encoder")
     train_path = write_records(tmp_path / "train.jsonl", 24)
     output = tmp_path / "student"
-    accelerate = Path(sys.executable).with_name("accelerate")
-    command = [
-        str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-        str(REPO / "scripts" / "train.py"),
+    _train_on_two_processes(
         "--train", str(train_path), "--output", str(output), "--encoder", str(encoder), "--epochs", "2",
         "--batch-size", "4", "--eval-batch-size", "2", "--dev-fraction", "0.25", "--refit",
-    ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-4000:]
+    )  # fmt: skip
 
     selection = json.loads((output / "selection" / "metrics.json").read_text())
     refit = json.loads((output / "metrics.json").read_text())
