@@ -82,3 +82,18 @@ def test_cv_rejects_unknown_folds_and_train(splits, tmp_path, capsys):
     assert code == 2 and "leave out --train" in capsys.readouterr().err
     assert adekd_main(["train", "--cv", str(tmp_path), "--output", str(tmp_path / "o")]) == 2
     assert "no SpERT folds found" in capsys.readouterr().err
+
+
+def test_cv_with_refit_tests_each_folds_refit_student(splits, tmp_path):
+    encoder = tiny_encoder(tmp_path / "encoder")
+    output = tmp_path / "cv"
+    argv = ["train", "--cv", str(splits), "--folds", "1", "--output", str(output), "--encoder", str(encoder),
+            "--epochs", "1", "--batch-size", "8", "--dev-fraction", "0.25", "--refit"]  # fmt: skip
+    assert adekd_main(argv) == 0
+    fold = output / "fold-1"
+    metrics = json.loads((fold / "metrics.json").read_text())
+    assert metrics["train"]["num_records"] == 16 and metrics["dev"] is None
+    assert metrics["selection"]["output_dir"] == "selection"
+    assert json.loads((fold / "selection" / "metrics.json").read_text())["train"]["num_records"] == 12
+    results = json.loads((output / "cv_results.json").read_text())
+    assert results["per_fold"]["1"]["strict_f1"] == metrics["test"]["metrics"]["strict_f1"]
