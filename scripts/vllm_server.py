@@ -110,8 +110,9 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen, grace_s: float = 30.0) -> None:
-    """Stop the server and the engine processes it spawned (its own process group)."""
+def stop_process_group(process: subprocess.Popen, grace_s: float = 30.0) -> None:
+    """Stop a process started with ``start_new_session=True`` and every process it spawned (a vLLM
+    server's engine workers, a demo server), so none outlives the test or command that started it."""
     if process.poll() is not None:
         return
     os.killpg(process.pid, signal.SIGTERM)
@@ -168,7 +169,7 @@ def serve(config: ServerConfig | None = None) -> Iterator[RunningServer]:
         logger.info("vLLM answers after %.1f s", startup_s)
         yield RunningServer(base_url, config.served_model_name, config.log_path, startup_s, process)
     finally:
-        _stop(process)
+        stop_process_group(process)
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from vllm_server import _stop, free_port
+from vllm_server import free_port, stop_process_group
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE_APP = REPO / "spaces" / "ade-demo" / "app.py"
@@ -53,7 +53,7 @@ def serving(
             time.sleep(0.5)
         yield url
     finally:
-        _stop(process, grace_s=10)
+        stop_process_group(process, grace_s=10)
 
 
 @contextmanager
