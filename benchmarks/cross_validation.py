@@ -19,25 +19,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from machine import load_average, machine
-from supervised import ANCHORS, REPO, SPLITS
+from machine import load_average, machine, write_results
+from supervised import ANCHORS, REPO, SPLITS, pct
 
 TRAIN_FLAGS = (
-    "--encoder minilm --architecture drug_centric --learning-rate 1e-4 --epochs 12 "
-    "--early-stopping-patience 3 --batch-size 32 --mixed-precision bf16 --tune-thresholds "
-    "--save-total-limit 1"
-)
+    "--encoder", "minilm", "--architecture", "drug_centric", "--learning-rate", "1e-4", "--epochs", "12",
+    "--early-stopping-patience", "3", "--batch-size", "32", "--mixed-precision", "bf16", "--tune-thresholds",
+    "--save-total-limit", "1",
+)  # fmt: skip
 """The fold-0 dev choice of ``benchmarks/supervised.py`` (its ``drug_centric-lr0.0001`` runs)."""
-
-
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.1f}"
 
 
 def markdown(report: dict) -> str:
@@ -45,7 +42,7 @@ def markdown(report: dict) -> str:
 
     def mean_std(key: str) -> str:
         mean, std = summary[key]["mean"], summary[key]["std"]
-        return _pct(mean) if std is None else f"{_pct(mean)} ± {_pct(std)}"
+        return pct(mean) if std is None else f"{pct(mean)} ± {pct(std)}"
 
     lines = [
         "# Supervised ADE extraction: 10-fold cross-validation, packaged MiniLM",
@@ -55,10 +52,10 @@ def markdown(report: dict) -> str:
         f"load average before / after {report['load_average_before']} / {report['load_average_after']}.  ",
         f"Date: {report['date']}",
         "",
-        "Each fold: dev carved from its train file (10%, seed 42), best epoch by dev strict pair F1 (at most "
-        "12, patience 3), drug and ADE thresholds tuned on dev, scored once on its test file end to end (the "
-        "student finds the drugs). The configuration is fold-0 dev's choice in `supervised.md`, the same for "
-        "every fold; no refit.",
+        "Each fold, with the command's flags: dev carved from its train file (10%, seed 42), best epoch "
+        "by dev strict pair F1 with early stopping, drug and ADE thresholds tuned on dev, scored once on "
+        "its test file end to end (the student finds the drugs). The configuration is fold-0 dev's choice "
+        "in `supervised.md`, the same for every fold; no refit.",
         "",
         "| fold | best epoch | thresholds drug / ADE | strict pair F1 | lenient pair F1 | drug F1 strict | "
         "ADE F1 strict | train minutes |",
@@ -68,8 +65,8 @@ def markdown(report: dict) -> str:
         thresholds = run["thresholds"] or {}
         lines.append(
             f"| {fold} | {run['best_epoch']} | {thresholds.get('drug_threshold', '')} / "
-            f"{thresholds.get('ade_threshold', '')} | {_pct(run['strict_f1'])} | {_pct(run['lenient_f1'])} | "
-            f"{_pct(run['drug_strict_f1'])} | {_pct(run['ade_strict_f1'])} | {run['train_minutes']:.1f} |"
+            f"{thresholds.get('ade_threshold', '')} | {pct(run['strict_f1'])} | {pct(run['lenient_f1'])} | "
+            f"{pct(run['drug_strict_f1'])} | {pct(run['ade_strict_f1'])} | {run['train_minutes']:.1f} |"
         )
     lines += [
         f"| **mean ± std** | | | **{mean_std('strict_f1')}** | **{mean_std('lenient_f1')}** | "
@@ -91,14 +88,13 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
 
-    command = f"adekd train --cv {args.splits} --output {args.work} {TRAIN_FLAGS}" + (
-        f" --folds {args.folds}" if args.folds else ""
-    )
+    folds = ["--folds", args.folds] if args.folds else []
+    cv_flags = ["--output", str(args.work), *TRAIN_FLAGS, *folds]
     load_before = load_average()
     started = time.time()
     resume = ["--resume"] if args.work.is_dir() and any(args.work.iterdir()) else []
     adekd = Path(sys.executable).with_name("adekd")
-    subprocess.run([str(adekd), *command.split()[1:], *resume], check=True)
+    subprocess.run([str(adekd), "train", "--cv", str(args.splits), *cv_flags, *resume], check=True)
 
     results = json.loads((args.work / "cv_results.json").read_text())
     per_fold = {}
@@ -111,7 +107,7 @@ def main() -> None:
             "test_sentences": metrics["test"]["num_records"],
         }
     report = {
-        "command": command.replace(str(args.splits), "../shared/data/ade_corpus/splits"),
+        "command": shlex.join(["adekd", "train", "--cv", os.path.relpath(args.splits, REPO), *cv_flags]),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "load_average_before": load_before,
@@ -122,9 +118,7 @@ def main() -> None:
         "summary": results["summary"],
         "per_fold": per_fold,
     }
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "cross_validation.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.results / "cross_validation.md").write_text(markdown(report))
+    write_results(args.results, "cross_validation", report, markdown(report))
     print(markdown(report))
 
 

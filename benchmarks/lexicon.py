@@ -17,7 +17,6 @@ rows), never on the ADE corpus reported above them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -25,7 +24,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from machine import load_average, machine
+from machine import load_average, machine, write_results
 
 from adekd.corpora import DrugLexicon, load_records, read_pubtator
 from adekd.metrics import score
@@ -182,9 +181,7 @@ def main() -> None:
         "ade_corpus": ade_corpus,
         "selection_bc5cdr_train_dev": selection,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "lexicon.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "lexicon.md").write_text(markdown(result))
+    write_results(args.out, "lexicon", result, markdown(result))
     print(markdown(result))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
@@ -23,3 +24,10 @@ def machine() -> dict:
 def load_average() -> list[float]:
     """The 1, 5 and 15 minute load averages: other jobs on the machine slow every measurement."""
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def write_results(folder: Path, name: str, report: dict, markdown: str) -> None:
+    """Commit-ready results: ``folder/name.json`` (every number) and ``folder/name.md`` (the table)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (folder / f"{name}.md").write_text(markdown, encoding="utf-8")

@@ -31,7 +31,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from machine import load_average, machine
+from machine import load_average, machine, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 SPLITS = REPO.parent / "shared" / "data" / "ade_corpus" / "splits"
@@ -155,7 +155,7 @@ def _rates(run: dict) -> str:
     return f"{run['learning_rate']:g}" + ("" if head is None else f" ({head:g})")
 
 
-def _pct(value: float) -> str:
+def pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
 
@@ -198,13 +198,13 @@ def markdown(report: dict) -> str:
             _rates(chosen),
             str(chosen["best_epoch"]),
             f"{chosen['thresholds']['drug_threshold']:g} / {chosen['thresholds']['ade_threshold']:g}",
-            _pct(test["strict_f1"]),
-            _pct(test["lenient_f1"]),
-            f"{_pct(bare['strict_f1'])} / {_pct(bare['lenient_f1'])}",
-            f"{_pct(before['strict_f1'])} / {_pct(before['lenient_f1'])}",
-            f"{_pct(test['drug_strict_f1'])} / {_pct(test['drug_lenient_f1'])}",
-            f"{_pct(test['ade_strict_f1'])} / {_pct(test['ade_lenient_f1'])}",
-            f"{_pct(multi['strict_f1'])} / {_pct(multi['lenient_f1'])} ({multi['num_records']} sentences)",
+            pct(test["strict_f1"]),
+            pct(test["lenient_f1"]),
+            f"{pct(bare['strict_f1'])} / {pct(bare['lenient_f1'])}",
+            f"{pct(before['strict_f1'])} / {pct(before['lenient_f1'])}",
+            f"{pct(test['drug_strict_f1'])} / {pct(test['drug_lenient_f1'])}",
+            f"{pct(test['ade_strict_f1'])} / {pct(test['ade_lenient_f1'])}",
+            f"{pct(multi['strict_f1'])} / {pct(multi['lenient_f1'])} ({multi['num_records']} sentences)",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     fp32 = report["chosen"].get("drug_centric", {}).get("test", {}).get("all")
@@ -219,14 +219,14 @@ def markdown(report: dict) -> str:
             "",
             "| precision | strict pair F1 | lenient pair F1 | change vs fp32 (strict / lenient) |",
             "|---|---:|---:|---:|",
-            f"| fp32 | {_pct(fp32['strict_f1'])} | {_pct(fp32['lenient_f1'])} | |",
+            f"| fp32 | {pct(fp32['strict_f1'])} | {pct(fp32['lenient_f1'])} | |",
         ]
         for precision, result in report["drug_centric_precisions"].items():
             test = result["all"]
             strict = 100 * (test["strict_f1"] - fp32["strict_f1"])
             lenient = 100 * (test["lenient_f1"] - fp32["lenient_f1"])
             lines.append(
-                f"| {precision} | {_pct(test['strict_f1'])} | {_pct(test['lenient_f1'])} "
+                f"| {precision} | {pct(test['strict_f1'])} | {pct(test['lenient_f1'])} "
                 f"| {strict:+.1f} / {lenient:+.1f} |"
             )
     lines += [
@@ -251,9 +251,9 @@ def markdown(report: dict) -> str:
             name,
             str(run["epochs_completed"]),
             str(run["best_epoch"]),
-            f"{_pct(run['dev_strict_f1'])} / {_pct(run['dev_lenient_f1'])}",
+            f"{pct(run['dev_strict_f1'])} / {pct(run['dev_lenient_f1'])}",
             f"{run['thresholds']['drug_threshold']:g} / {run['thresholds']['ade_threshold']:g}",
-            _pct(run["dev_strict_f1_thresholded"]),
+            pct(run["dev_strict_f1_thresholded"]),
             f"{run['train_seconds'] / 60:.1f}",
             str(run["train_sentences_per_second"]),
         ]
@@ -392,9 +392,7 @@ def main() -> None:
         "runs": runs,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
     }
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "supervised.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.results / "supervised.md").write_text(markdown(report))
+    write_results(args.results, "supervised", report, markdown(report))
 
 
 if __name__ == "__main__":
