@@ -4,7 +4,8 @@ Each run trains the packaged MiniLM (offline) with ``adekd.training.train``: dev
 train (10%, seeded), best epoch by dev strict pair F1 with early stopping. Each run's kept model
 predicts dev end to end; score thresholds are chosen on those predictions
 (:func:`adekd.training.tune_thresholds`, as ``adekd train --tune-thresholds``), and per
-architecture the run with the best thresholded dev strict pair F1 is chosen (runs differ in
+system (an architecture, or the drug-centric head re-encoding per drug) the run with the best
+thresholded dev strict pair F1 is chosen (runs differ in
 learning rate, or repeat one: a run listed twice trains twice). Only the chosen model is scored on
 fold-0 test, with its thresholds, end to end (the student finds the drugs) through
 ``adekd.extract``, with ``ade_f1``: strict and lenient pair F1 and drug / ADE mention F1, plus
@@ -31,6 +32,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from inference import SYSTEMS
 from machine import load_average, machine, write_results
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +40,8 @@ SPLITS = REPO.parent / "shared" / "data" / "ade_corpus" / "splits"
 ANCHORS = {"SpERT": 79.2, "REBEL": 82.2, "PFN": 83.2}
 """Strict relation F1 of published systems: 10-fold means, larger encoders (context, not like for like)."""
 DEFAULT_RUNS = (
-    "drug_centric:1e-4,drug_centric:5e-5,drug_centric:2e-4,drug_centric:1e-4,no_drug:1e-4,pairwise:1e-4"
+    "drug_centric:1e-4,drug_centric:5e-5,drug_centric:2e-4,drug_centric:1e-4,no_drug:1e-4,pairwise:1e-4,"
+    "drug_centric_reencode:1e-4"
 )
 REPORTED = (
     "strict_f1", "lenient_f1", "strict_precision", "strict_recall", "drug_strict_f1", "drug_lenient_f1",
@@ -46,24 +49,25 @@ REPORTED = (
 )  # fmt: skip
 
 
-def run_dir(work: Path, architecture: str, learning_rate: float, repeat: int = 1) -> Path:
+def run_dir(work: Path, system: str, learning_rate: float, repeat: int = 1) -> Path:
     """``repeat`` > 1: the same configuration trained again (listed twice in ``--runs``)."""
-    return work / (f"{architecture}-lr{learning_rate:g}" + (f"-run{repeat}" if repeat > 1 else ""))
+    return work / (f"{system}-lr{learning_rate:g}" + (f"-run{repeat}" if repeat > 1 else ""))
 
 
-def train_run(args: argparse.Namespace, architecture: str, learning_rate: float, repeat: int = 1) -> dict:
-    """Train one (architecture, learning rate) run, or read back a finished one."""
+def train_run(args: argparse.Namespace, system: str, learning_rate: float, repeat: int = 1) -> dict:
+    """Train one (system, learning rate) run, or read back a finished one; ``system`` is a key of
+    ``inference.SYSTEMS`` (an architecture, or ``drug_centric_reencode``)."""
     from adekd.training import TrainingConfig, train
     from adekd.training.checkpoints import list_checkpoints
 
-    output = run_dir(args.work, architecture, learning_rate, repeat)
+    output = run_dir(args.work, system, learning_rate, repeat)
     if (output / "metrics.json").is_file():
         return json.loads((output / "metrics.json").read_text())
     config = TrainingConfig(
         train=str(args.splits / f"ade_split_{args.fold}_train.json"),
         output_dir=str(output),
         encoder="minilm",
-        architecture=architecture,
+        **SYSTEMS[system],
         epochs=args.epochs,
         early_stopping_patience=args.patience,
         batch_size=args.batch_size,
@@ -174,7 +178,7 @@ def markdown(report: dict) -> str:
         f"{report['epochs']} epochs, batch {report['batch_size']}). Each run's kept model then predicts dev "
         "end to end with this code, the drug and ADE score thresholds are chosen on those predictions "
         "(`adekd train --tune-thresholds`'s grid), and the run with the best thresholded dev strict pair "
-        "F1 is chosen per architecture. The chosen run is then refit (`adekd train --refit`): trained "
+        "F1 is chosen per system. The chosen run is then refit (`adekd train --refit`): trained "
         f"again from the same start on all of fold-{report['fold']} train, dev included, for its best epoch "
         "count, keeping the last weights and the chosen thresholds. The refit students are the reported "
         "ones (decided before any was scored). "
@@ -184,17 +188,17 @@ def markdown(report: dict) -> str:
         "",
         "## Test (fold 0), refit students",
         "",
-        "| architecture (chosen run) | lr (head lr) | epochs | thresholds drug / ADE | strict pair F1 "
+        "| system (chosen run) | lr (head lr) | epochs | thresholds drug / ADE | strict pair F1 "
         "| lenient pair F1 | strict / lenient without thresholds | strict / lenient before the refit "
         "| drug F1 strict / lenient | ADE F1 strict / lenient | multi-drug strict / lenient pair F1 |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for architecture, chosen in report["chosen"].items():
+    for system, chosen in report["chosen"].items():
         test, bare = chosen["test"]["all"], chosen["test_without_thresholds"]["all"]
         before = chosen["test_selection_run"]["all"]
         multi = chosen["test"]["multi_drug"]
         cells = [
-            f"{architecture} (`{chosen['run']}`)",
+            f"{system} (`{chosen['run']}`)",
             _rates(chosen),
             str(chosen["best_epoch"]),
             f"{chosen['thresholds']['drug_threshold']:g} / {chosen['thresholds']['ade_threshold']:g}",
@@ -279,7 +283,8 @@ def main() -> None:
     parser.add_argument(
         "--runs",
         default=DEFAULT_RUNS,
-        help="architecture:learning_rate runs to train; a run listed twice is trained twice (run2)",
+        help=f"system:learning_rate runs to train, systems: {', '.join(SYSTEMS)}; a run listed twice is "
+        "trained twice (run2)",
     )
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--splits", type=Path, default=SPLITS)
@@ -300,22 +305,24 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     load_before = load_average()
     runs: dict[str, dict] = {}
-    by_architecture: dict[str, list[tuple[str, float, dict]]] = {}
+    by_system: dict[str, list[tuple[str, float, dict]]] = {}
     train_records = load_records(args.splits / f"ade_split_{args.fold}_train.json")
     seen: dict[str, int] = {}
     for item in args.runs.split(","):
-        architecture, learning_rate_text = item.split(":")
+        system, learning_rate_text = item.split(":")
+        if system not in SYSTEMS:
+            parser.error(f"--runs {item}: unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
         learning_rate = float(learning_rate_text)
         repeat = seen[item] = seen.get(item, 0) + 1
-        metrics = train_run(args, architecture, learning_rate, repeat)
-        name = run_dir(args.work, architecture, learning_rate, repeat).name
+        metrics = train_run(args, system, learning_rate, repeat)
+        name = run_dir(args.work, system, learning_rate, repeat).name
         best = next(h for h in metrics["dev_history"] if h["step"] == metrics["best"]["step"])
         dev_records = dev_split(train_records, args.work / name)
         dev_predictions, _ = predict(args.work / name, dev_records)
         dev = summarize(dev_predictions, dev_records)["all"]
         thresholds = tune_thresholds(dev_predictions, dev_records).to_dict()
         runs[name] = {
-            "architecture": architecture,
+            "system": system,
             "learning_rate": learning_rate,
             "head_learning_rate": json.loads((args.work / name / "training_config.json").read_text())[
                 "head_learning_rate"
@@ -331,16 +338,16 @@ def main() -> None:
             "train_sentences_per_second": metrics["training"]["train_sentences_per_second"],
             "dev_history": metrics["dev_history"],
         }
-        by_architecture.setdefault(architecture, []).append((name, learning_rate, runs[name]))
+        by_system.setdefault(system, []).append((name, learning_rate, runs[name]))
         print(f"{name}: dev strict pair F1 {dev['strict_f1']:.4f}, thresholded {thresholds['dev_with']:.4f}")
 
     test = load_records(args.splits / f"ade_split_{args.fold}_test.json")
     chosen = {}
-    for architecture, candidates in by_architecture.items():
+    for system, candidates in by_system.items():
         name, learning_rate, run = max(candidates, key=lambda c: c[2]["dev_strict_f1_thresholded"])
         refit = refit_run(args, name, run["thresholds"])
         refit_folder = args.work / f"{name}-refit"
-        chosen[architecture] = {
+        chosen[system] = {
             "run": name,
             "learning_rate": learning_rate,
             "head_learning_rate": run["head_learning_rate"],
@@ -358,7 +365,7 @@ def main() -> None:
             "test_selection_run": score_end_to_end(args.work / name, test, thresholds=run["thresholds"]),
         }
         print(
-            f"{architecture}: test strict pair F1 {chosen[architecture]['test']['all']['strict_f1']:.4f}",
+            f"{system}: test strict pair F1 {chosen[system]['test']['all']['strict_f1']:.4f}",
             flush=True,
         )
 

@@ -66,6 +66,7 @@ def test_bad_choice_is_refused_by_the_parser(capsys):
         ({"warmup_ratio": 1.0}, "--warmup-ratio"),
         ({"learning_rate": 0.0}, "learning rates must be positive"),
         ({"lora": True, "lora_target_modules": []}, "--lora needs"),
+        ({"reencode_per_drug": True, "architecture": "pairwise"}, "--reencode-per-drug is a drug_centric"),
         ({"metric_for_best_model": "f1"}, "--metric-for-best-model 'f1' is not an ade_f1 value"),
     ],
 )

@@ -14,6 +14,7 @@ from training_support import make_records, write_records
 
 import adekd.training.loop as loop
 from adekd.cli import main as adekd_main
+from adekd.modeling import AdeStudentForExtraction
 from adekd.records import write_jsonl
 from adekd.training import TrainingConfig, TrainingConfigError, train
 from adekd.training.checkpoints import list_checkpoints
@@ -159,6 +160,18 @@ def test_max_steps_and_gradient_accumulation_from_an_init_folder(encoder, data, 
     assert [(h["epoch"], h["step"]) for h in metrics["dev_history"]] == [(1, 3), (1, 4)]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["fusion"] == "product"
     assert metrics["encoder"] == str(encoder)
+
+
+def test_reencode_per_drug_trains_a_student_that_marks_each_drug(encoder, data, tmp_path):
+    metrics = train(_config(encoder, data, tmp_path / "run", max_steps=2, reencode_per_drug=True))
+    assert metrics["training"]["global_step"] == 2
+    student = AdeStudentForExtraction.from_pretrained(tmp_path / "run")
+    assert student.config.reencode_per_drug and student.config.drug_marker_ids is not None
+    again = dataclasses.replace(
+        _config(encoder, data, tmp_path / "again", max_steps=1), encoder=None, init=str(tmp_path / "run")
+    )
+    with pytest.raises(TrainingConfigError, match="--reencode-per-drug apply to a new student"):
+        train(dataclasses.replace(again, reencode_per_drug=True))
 
 
 def test_not_an_encoder_is_refused_before_training(data, tmp_path, capsys):

@@ -100,6 +100,13 @@ class TrainingConfig:
     fusion: str | None = field(
         default=None, metadata=_help("new drug-centric student only: mlp (default), product or concat")
     )
+    reencode_per_drug: bool = field(
+        default=False,
+        metadata=_help(
+            "new drug-centric student only: encode the sentence again once per drug, with the drug marked "
+            "(the paper's per-drug input; about twice the encoder work)"
+        ),
+    )
     max_length: int | None = field(
         default=None,
         metadata=_help(
@@ -240,6 +247,10 @@ class TrainingConfig:
             raise TrainingConfigError(
                 f"--metric-for-best-model {self.metric_for_best_model!r} is not an ade_f1 value; "
                 f"choose one of {', '.join(sorted(SELECTION_METRICS))}"
+            )
+        if self.reencode_per_drug and self.architecture not in (None, "drug_centric"):
+            raise TrainingConfigError(
+                f"--reencode-per-drug is a drug_centric option, not for --architecture {self.architecture}"
             )
         if self.lora and not self.lora_target_modules:
             raise TrainingConfigError("--lora needs at least one --lora-target-modules name")

@@ -66,9 +66,10 @@ def build(config: TrainingConfig) -> tuple[AdeStudentForExtraction, Any]:
     task, the weights being a starting point either way).
     """
     if config.init:
-        if config.architecture or config.fusion:
+        if config.architecture or config.fusion or config.reencode_per_drug:
             raise TrainingConfigError(
-                "--architecture and --fusion apply to a new student (--encoder), not --init"
+                "--architecture, --fusion and --reencode-per-drug apply to a new student (--encoder), "
+                "not --init"
             )
         try:
             model = AdeStudentForExtraction.from_pretrained(config.init)
@@ -83,7 +84,11 @@ def build(config: TrainingConfig) -> tuple[AdeStudentForExtraction, Any]:
     tokenizer = AutoTokenizer.from_pretrained(encoder)
     options = {
         key: value
-        for key, value in (("architecture", config.architecture), ("fusion", config.fusion))
+        for key, value in (
+            ("architecture", config.architecture),
+            ("fusion", config.fusion),
+            ("reencode_per_drug", config.reencode_per_drug),
+        )
         if value
     } | task_type_names(config)
     try:
