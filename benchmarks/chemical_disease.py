@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from distillation import pct, prelabel, run_distill, student_config, table, teacher_config  # noqa: E402
-from machine import load_average, machine  # noqa: E402
+from machine import load_average, machine, write_results  # noqa: E402
 
 from adekd.corpora import ConversionStats, read_relation_records  # noqa: E402
 from adekd.records import Record, write_jsonl  # noqa: E402
@@ -171,7 +171,7 @@ def _both(scores: dict[str, Any] | None) -> str:
     return "n/a" if not scores else f"{pct(scores['strict_f1'])} / {pct(scores['lenient_f1'])}"
 
 
-def write_markdown(result: dict[str, Any], path: Path) -> None:
+def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     ade = result["ade"]
     gold = result["gold"]
@@ -335,7 +335,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
                 ],  # fmt: skip
             ),
         ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.report_only:
         result = json.loads((args.output / "chemical_disease.json").read_text(encoding="utf-8"))
-        write_markdown(result, args.output / "chemical_disease.md")
+        write_results(args.output, "chemical_disease", result, markdown(result))
         return
     import torch
 
@@ -452,10 +452,8 @@ def main(argv: list[str] | None = None) -> None:
         "distilled": distilled,
         "ade": ade_rows(RESULTS),
     }
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "chemical_disease.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    write_markdown(result, args.output / "chemical_disease.md")
-    print((args.output / "chemical_disease.md").read_text())
+    write_results(args.output, "chemical_disease", result, markdown(result))
+    print(markdown(result))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from machine import load_average, machine  # noqa: E402
+from machine import load_average, machine, write_results  # noqa: E402
 
 from adekd.corpora import iter_texts, read_ade_corpus, read_spert  # noqa: E402
 from adekd.distill import DistillConfig, distill  # noqa: E402
@@ -310,7 +310,7 @@ def scale_label(row: dict[str, Any], pool: int) -> str:
     return f"{size} ({min(size, pool)} + {max(0, size - pool)})"
 
 
-def write_markdown(result: dict[str, Any], path: Path) -> None:
+def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
         "# Distillation study (ADE fold-0 test)",
@@ -411,7 +411,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
             ],
         ),
     ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return "\n".join(lines) + "\n"
 
 
 def plot(result: dict[str, Any], folder: Path) -> None:
@@ -503,7 +503,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.report_only:
         result = json.loads((args.output / "distillation.json").read_text(encoding="utf-8"))
-        write_markdown(result, args.output / "distillation.md")
+        write_results(args.output, "distillation", result, markdown(result))
         plot(result, args.output)
         return
     import torch
@@ -617,11 +617,9 @@ def main(argv: list[str] | None = None) -> None:
         "student_speed": speed,
         "cost": cost,
     }
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "distillation.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    write_markdown(result, args.output / "distillation.md")
+    write_results(args.output, "distillation", result, markdown(result))
     plot(result, args.output)
-    print((args.output / "distillation.md").read_text())
+    print(markdown(result))
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from machine import load_average, machine
+from machine import load_average, machine, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 SPLITS = REPO.parent / "shared" / "data" / "ade_corpus" / "splits"
@@ -444,14 +444,12 @@ def main() -> None:
         "gold_per_sentence": gold_counts(),
         "results": results,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     loads = ", ".join(
         f"{p} {results[p][layout]['load_before'][0]} -> {results[p][layout]['load_after'][0]}"
         for p in PRECISIONS
         for layout in ("speed", "parallel")
     )
-    markdown = [
+    lines = [
         "# Inference speed: drug-centric student vs baselines",
         "",
         f"`{report['command']}` on {report['machine']['cpu']} ({report['machine']['cores']} cores), "
@@ -471,8 +469,8 @@ def main() -> None:
         "their accuracy is not measured here.",
         "",
     ]
-    args.output.with_suffix(".md").write_text("\n".join(markdown), encoding="utf-8")
-    print("\n".join(markdown))
+    write_results(args.output.parent, args.output.stem, report, "\n".join(lines))
+    print("\n".join(lines))
 
 
 def gold_counts() -> dict:

@@ -19,7 +19,6 @@ embedded teacher, SmolLM2-135M-Instruct, with answers constrained to the answer 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from adekd.teacher import LabelConfig, label
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
-from machine import load_average, machine  # noqa: E402
+from machine import load_average, machine, write_results  # noqa: E402
 from vllm_server import VLLM_PYTHON, ServerConfig, serve  # noqa: E402
 
 SPLITS = REPO.parent / "shared" / "data" / "ade_corpus" / "splits"
@@ -134,7 +133,7 @@ def table(header: list[str], rows: list[list]) -> list[str]:
     return [f"| {' | '.join(map(str, cells))} |" for cells in (header, align, *rows)]
 
 
-def write_markdown(result: dict, path: Path) -> None:
+def markdown(result: dict) -> str:
     m, server, replay = result["machine"], result["server"], result["cache_replay"]
     sentences = result["throughput"][0]["sentences"]
     lines = [
@@ -193,7 +192,7 @@ def write_markdown(result: dict, path: Path) -> None:
              for r in result["teacher_f1"]],
         ),
     ]  # fmt: skip
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -234,10 +233,8 @@ def main(argv: list[str] | None = None) -> None:
         "f1_note": "" if len(test) == len(test_all) else f" (the first {len(test)} of {len(test_all)})",
         "teacher_f1": f1_rows,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    write_markdown(result, args.output.with_suffix(".md"))
-    print(args.output.with_suffix(".md").read_text())
+    write_results(args.output.parent, args.output.stem, result, markdown(result))
+    print(markdown(result))
 
 
 if __name__ == "__main__":
