@@ -661,7 +661,7 @@ MODEL_TAGS = ["adekd"]
 
 HYPERPARAMETERS = (
     "epochs", "max_steps", "batch_size", "gradient_accumulation_steps", "learning_rate", "head_learning_rate",
-    "weight_decay", "warmup_ratio", "max_grad_norm", "max_length", "mixed_precision", "seed",
+    "weight_decay", "warmup_ratio", "max_grad_norm", "ema_decay", "max_length", "mixed_precision", "seed",
     "early_stopping_patience", "metric_for_best_model", "dev_fraction",
 )  # fmt: skip
 LORA_HYPERPARAMETERS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")

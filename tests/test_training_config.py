@@ -64,6 +64,7 @@ def test_bad_choice_is_refused_by_the_parser(capsys):
         ({"max_steps": 0}, "--max-steps must be at least 1"),
         ({"dev_fraction": 1.5}, "--dev-fraction"),
         ({"warmup_ratio": 1.0}, "--warmup-ratio"),
+        ({"ema_decay": 1.0}, "--ema-decay must be in"),
         ({"learning_rate": 0.0}, "learning rates must be positive"),
         ({"lora": True, "lora_target_modules": []}, "--lora needs"),
         ({"reencode_per_drug": True, "architecture": "pairwise"}, "--reencode-per-drug is a drug_centric"),

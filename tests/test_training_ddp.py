@@ -45,7 +45,7 @@ def test_two_processes_gather_every_dev_record_once_and_only_the_main_one_writes
     _train_on_two_processes(
         "--train", str(train_path), "--dev", str(dev_path), "--test", str(test_path), "--output", str(output),
         "--encoder", str(encoder), "--epochs", "2", "--batch-size", "4", "--eval-batch-size", "2",
-        "--logging-steps", "1", "--save-steps", "2",
+        "--logging-steps", "1", "--save-steps", "2", "--ema-decay", "0.5",
     )  # fmt: skip
 
     metrics = json.loads((output / "metrics.json").read_text())
@@ -62,9 +62,12 @@ def test_two_processes_gather_every_dev_record_once_and_only_the_main_one_writes
     assert sum(row.get("event") == "config" for row in log) == 1
     assert [row["step"] for row in log if "train/loss" in row] == [1, 2, 3, 4, 5, 6]
     checkpoint = sorted((output / "checkpoints").iterdir())[-1]
-    assert {"random_states_0.pkl", "random_states_1.pkl"} <= {p.name for p in checkpoint.iterdir()}
+    assert {"random_states_0.pkl", "random_states_1.pkl", "custom_checkpoint_1.pkl"} <= {
+        p.name for p in checkpoint.iterdir()
+    }  # custom_checkpoint_1: the moving average of the weights
 
-    # The gathered dev score is what one process scores with the saved (best) weights.
+    # The gathered dev score is what one process scores with the saved (best, averaged) weights: both
+    # processes evaluated the same average.
     import adekd
     from adekd.metrics import score
     from adekd.records import read_jsonl

@@ -91,8 +91,9 @@ def test_cli_train_writes_a_loadable_student_folder(encoder, data, tmp_path):
     assert record["text"] == "Rash after aspirin."
 
 
-def test_resume_mid_epoch_reaches_the_same_weights(encoder, data, tmp_path, monkeypatch):
-    changes = {"save_steps": 4}
+@pytest.mark.parametrize("ema_decay", [None, 0.9])
+def test_resume_mid_epoch_reaches_the_same_weights(encoder, data, tmp_path, monkeypatch, ema_decay):
+    changes = {"save_steps": 4, "ema_decay": ema_decay}
     full = _config(encoder, data, tmp_path / "full", **changes)
     last_step = train(full)["training"]["global_step"]  # 20 training sentences / 4 = 5 steps per epoch
 
@@ -127,6 +128,28 @@ def test_resume_mid_epoch_reaches_the_same_weights(encoder, data, tmp_path, monk
         for run in ("full", "resumed")
     ]
     assert history[0] == history[1]
+    if ema_decay:  # the average went on from where the checkpoint left it
+        last = f"checkpoints/step-{last_step:08d}"
+        averages = [_average_state(tmp_path / run / last) for run in ("full", "resumed")]
+        assert averages[0]["updates"] == averages[1]["updates"] == last_step
+        for key, value in averages[0]["shadow"].items():
+            assert torch.equal(value, averages[1]["shadow"][key]), f"average of {key} differs"
+
+
+def _average_state(checkpoint: Path) -> dict:
+    """The moving average Accelerate saved with a checkpoint (the second object registered)."""
+    return torch.load(checkpoint / "custom_checkpoint_1.pkl", weights_only=True)
+
+
+def test_with_ema_the_student_holds_the_average_and_the_raw_weights_keep_training(encoder, data, tmp_path):
+    config = _config(encoder, data, tmp_path / "run", dev_fraction=0.0, ema_decay=0.5)
+    last_step = train(config)["training"]["global_step"]
+    checkpoint = tmp_path / "run" / f"checkpoints/step-{last_step:08d}"
+    average, raw = _average_state(checkpoint)["shadow"], load_file(checkpoint / "model.safetensors")
+    student = load_file(tmp_path / "run" / "model.safetensors")
+    assert average.keys() == raw.keys() == student.keys()  # every weight of a full fine-tune is trained
+    assert all(torch.equal(student[key], average[key]) for key in average)
+    assert not all(torch.equal(raw[key], average[key]) for key in average)
 
 
 def test_resume_from_another_configuration_is_refused_before_training(encoder, data, tmp_path):

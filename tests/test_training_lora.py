@@ -48,6 +48,24 @@ def _inputs(folder: Path) -> dict[str, torch.Tensor]:
     return dict(AutoTokenizer.from_pretrained(folder)(SENTENCE, return_tensors="pt"))
 
 
+def test_ema_averages_only_what_lora_trains(encoder, tmp_path):
+    config = TrainingConfig(
+        train=str(write_records(tmp_path / "train.jsonl", 12)),
+        output_dir=str(tmp_path / "student"),
+        encoder=str(encoder),
+        epochs=1,
+        batch_size=4,
+        lora=True,
+        lora_r=4,
+        ema_decay=0.9,
+    )
+    metrics = train(config)
+    checkpoint = sorted((tmp_path / "student" / "checkpoints").iterdir())[-1]
+    average = torch.load(checkpoint / "custom_checkpoint_1.pkl", weights_only=True)["shadow"]
+    assert sum(value.numel() for value in average.values()) == metrics["parameters"]["trainable"]
+    assert all("lora_" in name or ".modules_to_save." in name for name in average)
+
+
 def test_trainable_parameter_counts_cover_adapters_and_both_heads(lora_run):
     _, metrics = lora_run
     counts = metrics["parameters"]

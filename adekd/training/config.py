@@ -149,6 +149,14 @@ class TrainingConfig:
     group_by_length: bool = field(
         default=True, metadata=_help("batch sentences of similar length together (less padding)")
     )
+    ema_decay: float | None = field(
+        default=None,
+        metadata=_help(
+            "keep an exponential moving average of the weights with this decay per optimizer step (e.g. "
+            "0.995: about the last 200 steps), and evaluate, keep and save the averaged weights "
+            "('none' = the raw weights)"
+        ),
+    )
     early_stopping_patience: int | None = field(
         default=3,
         metadata=_help("stop after this many evaluations without a better dev score ('none' = never)"),
@@ -233,6 +241,8 @@ class TrainingConfig:
                 "--refit trains again on all of --train, so its dev must be carved from --train: leave out "
                 "--dev and keep --dev-fraction above 0"
             )
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise TrainingConfigError(f"--ema-decay must be in (0, 1) or 'none', got {self.ema_decay}")
         if not 0 <= self.warmup_ratio < 1:
             raise TrainingConfigError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.learning_rate <= 0 or (self.head_learning_rate is not None and self.head_learning_rate <= 0):

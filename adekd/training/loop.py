@@ -16,6 +16,7 @@ import os
 import platform
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from tqdm.auto import tqdm
 from adekd.modeling.processing_adekd import AdeStudentProcessor
 from adekd.records import Record
 from adekd.training import student
+from adekd.training.averaging import ExponentialMovingAverage
 from adekd.training.checkpoints import (
     TrainerState,
     checkpoint_dir,
@@ -324,6 +326,10 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
     )
     state = TrainerState()
     accelerator.register_for_checkpointing(state)
+    trained = accelerator.unwrap_model(model)
+    average = ExponentialMovingAverage(trained, config.ema_decay) if config.ema_decay else None
+    if average is not None:
+        accelerator.register_for_checkpointing(average)
     if resume_from:
         accelerator.load_state(resume_from)
         logger.info("resumed from %s (step %d, epoch %d)", resume_from, state.global_step, state.epoch)
@@ -358,14 +364,17 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
         """Score dev, keep the best weights, and say whether to stop early (never without a dev split)."""
         if dev_set is None:
             return False
-        metrics = _scalar(evaluate(accelerator, model, proc, dev_set))
-        value = float(metrics[config.metric_for_best_model])
+        with average.applied(trained) if average else nullcontext():
+            metrics = _scalar(evaluate(accelerator, model, proc, dev_set))
+            value = float(metrics[config.metric_for_best_model])
+            improved = state.best_metric is None or value > state.best_metric
+            if improved:
+                _save_best(accelerator, model, config.output_dir)
         state.dev_history.append({"epoch": state.epoch, "step": state.global_step, **metrics})
         accelerator.log({f"dev/{k}": v for k, v in metrics.items()}, step=state.global_step)
-        if state.best_metric is None or value > state.best_metric:
+        if improved:
             state.best_metric, state.best_step, state.best_epoch = value, state.global_step, state.epoch
             state.evaluations_without_improvement = 0
-            _save_best(accelerator, model, config.output_dir)
         else:
             state.evaluations_without_improvement += 1
         logger.info(
@@ -428,6 +437,8 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
             if not accelerator.sync_gradients:
                 continue
             state.global_step += 1
+            if average is not None:
+                average.update(trained)
             progress.update(1)
             if state.global_step % config.logging_steps == 0 or state.global_step == total_steps:
                 mean_loss = accelerator.reduce(running_loss, reduction="mean").item() / running_batches
@@ -459,6 +470,8 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
 
     if dev_set is not None:
         _load_best(accelerator, model, config.output_dir)
+    elif average is not None:
+        average.copy_to(trained)
     thresholds = ThresholdChoice(**selection["thresholds"]) if selection and selection["thresholds"] else None
     if config.tune_thresholds:
         thresholds = _tune_thresholds(accelerator, model, proc, dev_set, config.metric_for_best_model)
