@@ -26,11 +26,13 @@ ones from their checkpoints.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from inference import SYSTEMS
 from machine import load_average, machine, write_results
@@ -40,8 +42,8 @@ SPLITS = REPO.parent / "shared" / "data" / "ade_corpus" / "splits"
 ANCHORS = {"SpERT": 79.2, "REBEL": 82.2, "PFN": 83.2}
 """Strict relation F1 of published systems: 10-fold means, larger encoders (context, not like for like)."""
 DEFAULT_RUNS = (
-    "drug_centric:1e-4,drug_centric:5e-5,drug_centric:2e-4,drug_centric:1e-4,no_drug:1e-4,pairwise:1e-4,"
-    "drug_centric_reencode:1e-4"
+    "drug_centric:1e-4,drug_centric:5e-5,drug_centric:2e-4,drug_centric:1e-4,drug_centric:1e-4:ema_decay=0.995,"
+    "no_drug:1e-4,pairwise:1e-4,drug_centric_reencode:1e-4"
 )
 REPORTED = (
     "strict_f1", "lenient_f1", "strict_precision", "strict_recall", "drug_strict_f1", "drug_lenient_f1",
@@ -49,18 +51,43 @@ REPORTED = (
 )  # fmt: skip
 
 
-def run_dir(work: Path, system: str, learning_rate: float, repeat: int = 1) -> Path:
+def parse_run(item: str) -> tuple[str, float, dict[str, Any]]:
+    """``system:learning_rate[:field=value...]`` -> system, learning rate and training config changes.
+
+    ``system`` is a key of ``inference.SYSTEMS`` (an architecture, or ``drug_centric_reencode``);
+    ``field=value`` sets a :class:`TrainingConfig` field, e.g. ``drug_centric:1e-4:ema_decay=0.995``.
+    """
+    from adekd.training import TrainingConfig
+
+    system, learning_rate, *settings = item.split(":")
+    if system not in SYSTEMS:
+        raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
+    fields = {f.name for f in dataclasses.fields(TrainingConfig)}
+    changes = {}
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        if name not in fields:
+            raise ValueError(f"{name!r} is not a TrainingConfig field")
+        changes[name] = json.loads(value)
+    return system, float(learning_rate), changes
+
+
+def run_dir(
+    work: Path, system: str, learning_rate: float, repeat: int = 1, changes: dict | None = None
+) -> Path:
     """``repeat`` > 1: the same configuration trained again (listed twice in ``--runs``)."""
-    return work / (f"{system}-lr{learning_rate:g}" + (f"-run{repeat}" if repeat > 1 else ""))
+    settings = "".join(f"-{name}{value}" for name, value in (changes or {}).items())
+    return work / (f"{system}-lr{learning_rate:g}{settings}" + (f"-run{repeat}" if repeat > 1 else ""))
 
 
-def train_run(args: argparse.Namespace, system: str, learning_rate: float, repeat: int = 1) -> dict:
-    """Train one (system, learning rate) run, or read back a finished one; ``system`` is a key of
-    ``inference.SYSTEMS`` (an architecture, or ``drug_centric_reencode``)."""
+def train_run(
+    args: argparse.Namespace, system: str, learning_rate: float, repeat: int = 1, changes: dict | None = None
+) -> dict:
+    """Train one run (see :func:`parse_run`), or read back a finished one."""
     from adekd.training import TrainingConfig, train
     from adekd.training.checkpoints import list_checkpoints
 
-    output = run_dir(args.work, system, learning_rate, repeat)
+    output = run_dir(args.work, system, learning_rate, repeat, changes)
     if (output / "metrics.json").is_file():
         return json.loads((output / "metrics.json").read_text())
     config = TrainingConfig(
@@ -75,14 +102,13 @@ def train_run(args: argparse.Namespace, system: str, learning_rate: float, repea
         mixed_precision=args.mixed_precision,
         save_steps=50,
         resume=bool(list_checkpoints(str(output))),
+        **(changes or {}),
     )
     return train(config)
 
 
 def refit_run(args: argparse.Namespace, name: str, thresholds: dict) -> dict:
     """Refit the chosen run ``name`` on all of fold train (dev included), or read back a finished refit."""
-    import dataclasses
-
     from adekd.training import TrainingConfig, train
     from adekd.training.checkpoints import list_checkpoints
     from adekd.training.refit import refit_config, selection_block
@@ -184,7 +210,10 @@ def markdown(report: dict) -> str:
         "ones (decided before any was scored). "
         f"Test: fold-{report['fold']} test, end to end (the student finds the drugs), with the chosen "
         "thresholds; the columns without thresholds and of the chosen run before its refit are shown for "
-        "what each step adds, not used to choose anything.",
+        "what each step adds, not used to choose anything. Systems: `drug_centric` (one encoder pass per "
+        "sentence, the drug-centric head on it), `drug_centric_reencode` (the same head on one more pass "
+        "per drug, with the drug marked: `--reencode-per-drug`), and the baselines `no_drug` (ADE mentions "
+        "attached to every drug) and `pairwise` (one marked pass per drug/ADE candidate pair).",
         "",
         "## Test (fold 0), refit students",
         "",
@@ -244,7 +273,10 @@ def markdown(report: dict) -> str:
         "",
         "A `-run2` run trains the configuration of the run of the same name again, from the same seed: "
         "on this CPU training is not bitwise repeatable (the losses agree to three decimals for about "
-        "50 steps, then drift apart), so the repeat is a second draw, and dev chooses between the two.",
+        "50 steps, then drift apart), so the repeat is a second draw, and dev chooses between the two. "
+        "A `-field value` part of a run name is a training setting changed from the defaults: "
+        "`-ema_decay0.995` is `--ema-decay 0.995` (dev scores and kept weights are a moving average of "
+        "the weights).",
         "",
         "| run | epochs trained | best epoch | dev strict / lenient pair F1 | thresholds drug / ADE "
         "| dev strict pair F1 thresholded | train minutes | train sentences/s |",
@@ -283,8 +315,8 @@ def main() -> None:
     parser.add_argument(
         "--runs",
         default=DEFAULT_RUNS,
-        help=f"system:learning_rate runs to train, systems: {', '.join(SYSTEMS)}; a run listed twice is "
-        "trained twice (run2)",
+        help=f"system:learning_rate[:field=value...] runs to train, systems: {', '.join(SYSTEMS)}; "
+        "field=value changes a TrainingConfig field; a run listed twice is trained twice (run2)",
     )
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--splits", type=Path, default=SPLITS)
@@ -309,13 +341,13 @@ def main() -> None:
     train_records = load_records(args.splits / f"ade_split_{args.fold}_train.json")
     seen: dict[str, int] = {}
     for item in args.runs.split(","):
-        system, learning_rate_text = item.split(":")
-        if system not in SYSTEMS:
-            parser.error(f"--runs {item}: unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
-        learning_rate = float(learning_rate_text)
+        try:
+            system, learning_rate, changes = parse_run(item)
+        except ValueError as err:
+            parser.error(f"--runs {item}: {err}")
         repeat = seen[item] = seen.get(item, 0) + 1
-        metrics = train_run(args, system, learning_rate, repeat)
-        name = run_dir(args.work, system, learning_rate, repeat).name
+        metrics = train_run(args, system, learning_rate, repeat, changes)
+        name = run_dir(args.work, system, learning_rate, repeat, changes).name
         best = next(h for h in metrics["dev_history"] if h["step"] == metrics["best"]["step"])
         dev_records = dev_split(train_records, args.work / name)
         dev_predictions, _ = predict(args.work / name, dev_records)
@@ -324,6 +356,7 @@ def main() -> None:
         runs[name] = {
             "system": system,
             "learning_rate": learning_rate,
+            "changes": changes,
             "head_learning_rate": json.loads((args.work / name / "training_config.json").read_text())[
                 "head_learning_rate"
             ],
