@@ -820,20 +820,22 @@ def model_card(
     run = metrics.get("training") or {}
     best = metrics.get("best") or {}
     selected = (metrics.get("selection") or {}).get("best") or {}
+    weights = "the moving average of the weights" if training.get("ema_decay") else "the weights"
     hyperparameters.update(
         {
             "epochs completed": run.get("epochs_completed"),
             "optimizer steps": run.get("global_step"),
             "stopped early": run.get("stopped_early"),
             "checkpoint kept": (
-                f"epoch {best.get('epoch')}, step {best.get('step')} (best dev {best.get('metric')})"
+                f"epoch {best.get('epoch')}, step {best.get('step')} (best dev {best.get('metric')}), "
+                f"{weights}"
                 if best.get("step") is not None
                 else None
             ),
             "refit": (
                 "retrained on train and dev together for as long as a selection run with dev held out "
                 f"chose (its best: epoch {selected.get('epoch')}, step {selected.get('step')}, dev "
-                f"{selected.get('metric')} {selected.get('value'):.4f}); last weights kept"
+                f"{selected.get('metric')} {selected.get('value'):.4f}); {weights} at the end kept"
                 if selected.get("value") is not None
                 else None
             ),

@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.report_only:
         result = json.loads((args.output / "chemical_disease.json").read_text(encoding="utf-8"))
-        write_results(args.output, "chemical_disease", result, markdown(result))
+        write_results(args.output, "chemical_disease", result, markdown)
         return
     import torch
 
@@ -452,8 +452,7 @@ def main(argv: list[str] | None = None) -> None:
         "distilled": distilled,
         "ade": ade_rows(RESULTS),
     }
-    write_results(args.output, "chemical_disease", result, markdown(result))
-    print(markdown(result))
+    print(write_results(args.output, "chemical_disease", result, markdown))
 
 
 if __name__ == "__main__":

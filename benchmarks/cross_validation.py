@@ -118,8 +118,7 @@ def main() -> None:
         "summary": results["summary"],
         "per_fold": per_fold,
     }
-    write_results(args.results, "cross_validation", report, markdown(report))
-    print(markdown(report))
+    print(write_results(args.results, "cross_validation", report, markdown))
 
 
 if __name__ == "__main__":

@@ -503,7 +503,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.report_only:
         result = json.loads((args.output / "distillation.json").read_text(encoding="utf-8"))
-        write_results(args.output, "distillation", result, markdown(result))
+        write_results(args.output, "distillation", result, markdown)
         plot(result, args.output)
         return
     import torch
@@ -617,9 +617,9 @@ def main(argv: list[str] | None = None) -> None:
         "student_speed": speed,
         "cost": cost,
     }
-    write_results(args.output, "distillation", result, markdown(result))
+    text = write_results(args.output, "distillation", result, markdown)
     plot(result, args.output)
-    print(markdown(result))
+    print(text)
 
 
 if __name__ == "__main__":

@@ -444,6 +444,11 @@ def main() -> None:
         "gold_per_sentence": gold_counts(),
         "results": results,
     }
+    print(write_results(args.output.parent, args.output.stem, report, markdown))
+
+
+def markdown(report: dict) -> str:
+    results, settings = report["results"], report["settings"]
     loads = ", ".join(
         f"{p} {results[p][layout]['load_before'][0]} -> {results[p][layout]['load_after'][0]}"
         for p in PRECISIONS
@@ -453,24 +458,24 @@ def main() -> None:
         "# Inference speed: drug-centric student vs baselines",
         "",
         f"`{report['command']}` on {report['machine']['cpu']} ({report['machine']['cores']} cores), "
-        f"batch {args.batch_size}, end to end from text over the "
+        f"batch {settings['batch_size']}, end to end from text over the "
         f"{len(texts_of(SPLITS / 'ade_split_0_test.json'))} SpERT fold-0 test sentences, in two layouts "
-        f"of the same cores: one process with {args.threads} torch threads, and {args.workers} processes "
-        "with one thread each sharing the sentences (a pass ends when the slowest finishes). Best of "
-        f"{args.repeats} interleaved passes per system, all systems in the same process(es) per precision. "
+        f"of the same cores: one process with {settings['threads']} torch threads, and {settings['workers']} "
+        "processes with one thread each sharing the sentences (a pass ends when the slowest finishes). "
+        f"Best of {settings['repeats']} interleaved passes per system, all systems in the same process(es) "
+        "per precision. "
         "Peak RSS: each system alone in a fresh process, one pass. Load average (1, 5, 15 min) "
-        f"{load_start} at start, {report['load_average_end']} at end; 1-minute load before -> after each "
-        f"run (one process, then {args.workers}): {loads}.",
+        f"{report['load_average_start']} at start, {report['load_average_end']} at end; 1-minute load "
+        f"before -> after each run (one process, then {settings['workers']}): {loads}.",
         "",
-        *table(results, args.threads, args.workers),
+        *table(results, settings["threads"], settings["workers"]),
         "",
         f"Gold per sentence: {report['gold_per_sentence']}. Students: packaged MiniLM after "
-        f"{args.warm_steps} training steps (batch 16) on fold-0 train, so that span counts are realistic; "
-        "their accuracy is not measured here.",
+        f"{settings['warm_steps']} training steps (batch 16) on fold-0 train, so that span counts are "
+        "realistic; their accuracy is not measured here.",
         "",
     ]
-    write_results(args.output.parent, args.output.stem, report, "\n".join(lines))
-    print("\n".join(lines))
+    return "\n".join(lines)
 
 
 def gold_counts() -> dict:

@@ -233,8 +233,7 @@ def main(argv: list[str] | None = None) -> None:
         "f1_note": "" if len(test) == len(test_all) else f" (the first {len(test)} of {len(test_all)})",
         "teacher_f1": f1_rows,
     }
-    write_results(args.output.parent, args.output.stem, result, markdown(result))
-    print(markdown(result))
+    print(write_results(args.output.parent, args.output.stem, result, markdown))
 
 
 if __name__ == "__main__":

@@ -181,8 +181,7 @@ def main() -> None:
         "ade_corpus": ade_corpus,
         "selection_bc5cdr_train_dev": selection,
     }
-    write_results(args.out, "lexicon", result, markdown(result))
-    print(markdown(result))
+    print(write_results(args.out, "lexicon", result, markdown))
 
 
 if __name__ == "__main__":

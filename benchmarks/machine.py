@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -26,8 +27,15 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def write_results(folder: Path, name: str, report: dict, markdown: str) -> None:
-    """Commit-ready results: ``folder/name.json`` (every number) and ``folder/name.md`` (the table)."""
+def write_results(folder: Path, name: str, report: dict, render: Callable[[dict], str]) -> str:
+    """Commit-ready results: ``folder/name.json`` (every number), then ``folder/name.md`` (``render``'s
+    table), whose text is returned.
+
+    The JSON is on disk before ``render`` runs: a table that fails to render loses no measurement of
+    an hours-long run; fix the renderer and rebuild the markdown from the JSON.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    markdown = render(report)
     (folder / f"{name}.md").write_text(markdown, encoding="utf-8")
+    return markdown

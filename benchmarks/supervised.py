@@ -5,8 +5,8 @@ train (10%, seeded), best epoch by dev strict pair F1 with early stopping. Each 
 predicts dev end to end; score thresholds are chosen on those predictions
 (:func:`adekd.training.tune_thresholds`, as ``adekd train --tune-thresholds``), and per
 system (an architecture, or the drug-centric head re-encoding per drug) the run with the best
-thresholded dev strict pair F1 is chosen (runs differ in
-learning rate, or repeat one: a run listed twice trains twice). Only the chosen model is scored on
+thresholded dev strict pair F1 is chosen (runs differ in learning rate or in a training setting
+such as ``--ema-decay``, or repeat one: a run listed twice trains twice). Only the chosen model is scored on
 fold-0 test, with its thresholds, end to end (the student finds the drugs) through
 ``adekd.extract``, with ``ade_f1``: strict and lenient pair F1 and drug / ADE mention F1, plus
 pair F1 on the test sentences with two or more gold drugs (where conditioning on the right drug
@@ -30,6 +30,7 @@ import dataclasses
 import json
 import os
 import time
+import typing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,25 +52,48 @@ REPORTED = (
 )  # fmt: skip
 
 
+SET_BY_THE_BENCHMARK = frozenset(
+    {"train", "output_dir", "dev", "test", "encoder", "init", "architecture", "reencode_per_drug", "epochs",
+     "early_stopping_patience", "batch_size", "learning_rate", "mixed_precision", "save_steps", "resume",
+     "tune_thresholds", "refit"}
+)  # fmt: skip
+"""Training settings a run spec may not change: this script's flags, systems and procedure set them."""
+
+
 def parse_run(item: str) -> tuple[str, float, dict[str, Any]]:
     """``system:learning_rate[:field=value...]`` -> system, learning rate and training config changes.
 
     ``system`` is a key of ``inference.SYSTEMS`` (an architecture, or ``drug_centric_reencode``);
-    ``field=value`` sets a :class:`TrainingConfig` field, e.g. ``drug_centric:1e-4:ema_decay=0.995``.
+    ``field=value`` sets a :class:`TrainingConfig` field as its ``adekd train`` flag would
+    (``drug_centric:1e-4:ema_decay=0.995`` is ``--ema-decay 0.995``). Raises ``ValueError``.
     """
-    from adekd.training import TrainingConfig
+    from adekd.training.arguments import add_training_arguments
+    from adekd.training.config import TrainingConfig, flag_name
 
-    system, learning_rate, *settings = item.split(":")
+    system, _, rest = item.partition(":")
+    learning_rate, *settings = rest.split(":")
     if system not in SYSTEMS:
         raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
-    fields = {f.name for f in dataclasses.fields(TrainingConfig)}
+    try:
+        rate = float(learning_rate)
+    except ValueError:
+        raise ValueError(f"learning rate {learning_rate!r} is not a number") from None
+    flags = add_training_arguments(argparse.ArgumentParser(exit_on_error=False))
+    types = typing.get_type_hints(TrainingConfig)
     changes = {}
     for setting in settings:
-        name, _, value = setting.partition("=")
-        if name not in fields:
-            raise ValueError(f"{name!r} is not a TrainingConfig field")
-        changes[name] = json.loads(value)
-    return system, float(learning_rate), changes
+        name, equals, value = setting.partition("=")
+        if not equals or name not in types:
+            raise ValueError(f"{setting!r} is not field=value with a TrainingConfig field")
+        if name in SET_BY_THE_BENCHMARK:
+            raise ValueError(f"{name} is set by this script's flags, systems or procedure, not by a run spec")
+        if types[name] is bool:
+            raise ValueError(f"{name} is an on/off flag; run specs change valued settings only")
+        try:
+            changes[name] = getattr(flags.parse_args([flag_name(name), value]), name)
+        except argparse.ArgumentError as err:
+            raise ValueError(f"{setting!r}: {err}") from None
+    return system, rate, changes
 
 
 def run_dir(
@@ -80,17 +104,15 @@ def run_dir(
     return work / (f"{system}-lr{learning_rate:g}{settings}" + (f"-run{repeat}" if repeat > 1 else ""))
 
 
-def train_run(
+def run_config(
     args: argparse.Namespace, system: str, learning_rate: float, repeat: int = 1, changes: dict | None = None
-) -> dict:
-    """Train one run (see :func:`parse_run`), or read back a finished one."""
-    from adekd.training import TrainingConfig, train
+):
+    """The :class:`TrainingConfig` of one run (see :func:`parse_run`), resuming its checkpoints if any."""
+    from adekd.training import TrainingConfig
     from adekd.training.checkpoints import list_checkpoints
 
     output = run_dir(args.work, system, learning_rate, repeat, changes)
-    if (output / "metrics.json").is_file():
-        return json.loads((output / "metrics.json").read_text())
-    config = TrainingConfig(
+    return TrainingConfig(
         train=str(args.splits / f"ade_split_{args.fold}_train.json"),
         output_dir=str(output),
         encoder="minilm",
@@ -104,7 +126,14 @@ def train_run(
         resume=bool(list_checkpoints(str(output))),
         **(changes or {}),
     )
-    return train(config)
+
+
+def train_run(config) -> dict:
+    """Train one run, or read back a finished one."""
+    from adekd.training import train
+
+    finished = Path(config.output_dir) / "metrics.json"
+    return json.loads(finished.read_text()) if finished.is_file() else train(config)
 
 
 def refit_run(args: argparse.Namespace, name: str, thresholds: dict) -> dict:
@@ -332,22 +361,27 @@ def main() -> None:
     import torch
 
     from adekd.corpora import load_records
-    from adekd.training import tune_thresholds
+    from adekd.training import TrainingConfigError, tune_thresholds
 
     torch.set_num_threads(args.threads)
     load_before = load_average()
     runs: dict[str, dict] = {}
     by_system: dict[str, list[tuple[str, float, dict]]] = {}
     train_records = load_records(args.splits / f"ade_split_{args.fold}_train.json")
+    planned = []  # every run spec checked before the first one trains
     seen: dict[str, int] = {}
     for item in args.runs.split(","):
         try:
             system, learning_rate, changes = parse_run(item)
-        except ValueError as err:
+            first = run_dir(args.work, system, learning_rate, 1, changes).name
+            repeat = seen[first] = seen.get(first, 0) + 1
+            config = run_config(args, system, learning_rate, repeat, changes).validate()
+        except (ValueError, TrainingConfigError) as err:
             parser.error(f"--runs {item}: {err}")
-        repeat = seen[item] = seen.get(item, 0) + 1
-        metrics = train_run(args, system, learning_rate, repeat, changes)
-        name = run_dir(args.work, system, learning_rate, repeat, changes).name
+        planned.append((system, learning_rate, changes, config))
+    for system, learning_rate, changes, config in planned:
+        metrics = train_run(config)
+        name = Path(config.output_dir).name
         best = next(h for h in metrics["dev_history"] if h["step"] == metrics["best"]["step"])
         dev_records = dev_split(train_records, args.work / name)
         dev_predictions, _ = predict(args.work / name, dev_records)
@@ -383,6 +417,7 @@ def main() -> None:
         chosen[system] = {
             "run": name,
             "learning_rate": learning_rate,
+            "changes": run["changes"],
             "head_learning_rate": run["head_learning_rate"],
             "best_epoch": run["best_epoch"],
             "dev_strict_f1": run["dev_strict_f1_thresholded"],
@@ -432,7 +467,7 @@ def main() -> None:
         "runs": runs,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
     }
-    write_results(args.results, "supervised", report, markdown(report))
+    write_results(args.results, "supervised", report, markdown)
 
 
 if __name__ == "__main__":

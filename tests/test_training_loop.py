@@ -14,6 +14,7 @@ from training_support import make_records, write_records
 
 import adekd.training.loop as loop
 from adekd.cli import main as adekd_main
+from adekd.hub import model_card
 from adekd.modeling import AdeStudentForExtraction
 from adekd.records import write_jsonl
 from adekd.training import TrainingConfig, TrainingConfigError, train
@@ -137,7 +138,8 @@ def test_resume_mid_epoch_reaches_the_same_weights(encoder, data, tmp_path, monk
 
 
 def _average_state(checkpoint: Path) -> dict:
-    """The moving average Accelerate saved with a checkpoint (the second object registered)."""
+    """The moving average Accelerate saved with a checkpoint: custom object 1, registered after the
+    TrainerState (custom object 0)."""
     return torch.load(checkpoint / "custom_checkpoint_1.pkl", weights_only=True)
 
 
@@ -150,6 +152,8 @@ def test_with_ema_the_student_holds_the_average_and_the_raw_weights_keep_trainin
     assert average.keys() == raw.keys() == student.keys()  # every weight of a full fine-tune is trained
     assert all(torch.equal(student[key], average[key]) for key in average)
     assert not all(torch.equal(raw[key], average[key]) for key in average)
+    card = str(model_card(tmp_path / "run", load_id="org/student"))
+    assert "| ema_decay | 0.5 |" in card
 
 
 def test_resume_from_another_configuration_is_refused_before_training(encoder, data, tmp_path):

@@ -152,9 +152,9 @@ class TrainingConfig:
     ema_decay: float | None = field(
         default=None,
         metadata=_help(
-            "keep an exponential moving average of the weights with this decay per optimizer step (e.g. "
-            "0.995: about the last 200 steps), and evaluate, keep and save the averaged weights "
-            "('none' = the raw weights)"
+            "keep an exponential moving average of the weights with this decay per optimizer step, and "
+            "evaluate, keep and save the averaged weights ('none' = the raw weights); the decay warms up "
+            "as (1+n)/(10+n) after n steps, so 0.995 is reached after about 1,800 steps"
         ),
     )
     early_stopping_patience: int | None = field(

@@ -326,8 +326,8 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
     )
     state = TrainerState()
     accelerator.register_for_checkpointing(state)
-    trained = accelerator.unwrap_model(model)
-    average = ExponentialMovingAverage(trained, config.ema_decay) if config.ema_decay else None
+    unwrapped = accelerator.unwrap_model(model)
+    average = ExponentialMovingAverage(unwrapped, config.ema_decay) if config.ema_decay is not None else None
     if average is not None:
         accelerator.register_for_checkpointing(average)
     if resume_from:
@@ -340,7 +340,7 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
         "training on %d sentences (%d windows), dev %s; %d steps of %d x %d x %d windows (%d/epoch) on %s",
         len(data.train.records),
         len(windows),
-        "none (the last weights are kept)"
+        f"none (the {'moving average of the ' if average is not None else ''}last weights are kept)"
         if data.dev is None
         else f"{len(data.dev.records)}{' carved from train' if data.dev_carved else ''}",
         total_steps,
@@ -364,7 +364,7 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
         """Score dev, keep the best weights, and say whether to stop early (never without a dev split)."""
         if dev_set is None:
             return False
-        with average.applied(trained) if average else nullcontext():
+        with average.applied(unwrapped) if average is not None else nullcontext():
             metrics = _scalar(evaluate(accelerator, model, proc, dev_set))
             value = float(metrics[config.metric_for_best_model])
             improved = state.best_metric is None or value > state.best_metric
@@ -438,7 +438,7 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
                 continue
             state.global_step += 1
             if average is not None:
-                average.update(trained)
+                average.update(unwrapped)
             progress.update(1)
             if state.global_step % config.logging_steps == 0 or state.global_step == total_steps:
                 mean_loss = accelerator.reduce(running_loss, reduction="mean").item() / running_batches
@@ -471,7 +471,7 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
     if dev_set is not None:
         _load_best(accelerator, model, config.output_dir)
     elif average is not None:
-        average.copy_to(trained)
+        average.copy_to(unwrapped)
     thresholds = ThresholdChoice(**selection["thresholds"]) if selection and selection["thresholds"] else None
     if config.tune_thresholds:
         thresholds = _tune_thresholds(accelerator, model, proc, dev_set, config.metric_for_best_model)
