@@ -48,18 +48,21 @@ def _inputs(folder: Path) -> dict[str, torch.Tensor]:
     return dict(AutoTokenizer.from_pretrained(folder)(SENTENCE, return_tensors="pt"))
 
 
-def test_ema_averages_only_what_lora_trains(encoder, tmp_path):
-    config = TrainingConfig(
-        train=str(write_records(tmp_path / "train.jsonl", 12)),
-        output_dir=str(tmp_path / "student"),
+def _one_epoch_lora(encoder: Path, folder: Path, **changes) -> TrainingConfig:
+    """A quick LoRA run on 12 sentences into ``folder/student``."""
+    return TrainingConfig(
+        train=str(write_records(folder / "train.jsonl", 12)),
+        output_dir=str(folder / "student"),
         encoder=str(encoder),
         epochs=1,
         batch_size=4,
         lora=True,
-        lora_r=4,
-        ema_decay=0.9,
+        **changes,
     )
-    metrics = train(config)
+
+
+def test_ema_averages_only_what_lora_trains(encoder, tmp_path):
+    metrics = train(_one_epoch_lora(encoder, tmp_path, lora_r=4, ema_decay=0.9))
     checkpoint = sorted((tmp_path / "student" / "checkpoints").iterdir())[-1]
     average = torch.load(checkpoint / "custom_checkpoint_1.pkl", weights_only=True)["shadow"]
     assert sum(value.numel() for value in average.values()) == metrics["parameters"]["trainable"]
@@ -148,16 +151,7 @@ def test_thresholds_reach_the_merged_students_config(encoder, tmp_path):
     """Through peft's wrapper the thresholds must land on the base student, whose config is saved."""
     from transformers import AutoConfig
 
-    config = TrainingConfig(
-        train=str(write_records(tmp_path / "train.jsonl", 12)),
-        output_dir=str(tmp_path / "student"),
-        encoder=str(encoder),
-        epochs=1,
-        batch_size=4,
-        dev_fraction=0.0,
-        lora=True,
-        lora_r=2,
-    )
+    config = _one_epoch_lora(encoder, tmp_path, lora_r=2, dev_fraction=0.0)
     chosen = {"drug_threshold": 0.6, "ade_threshold": 0.7, "metric": "strict_f1", "dev_without": 0.5,
               "dev_with": 0.55}  # fmt: skip
     selection = {"output_dir": "elsewhere", "dev": None, "best": None, "thresholds": chosen}
