@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from student_support import tiny_encoder
-from training_support import make_records, write_records
+from training_support import average_state, make_records, write_records
 
 import adekd.training.loop as loop
 from adekd.cli import main as adekd_main
@@ -131,23 +131,17 @@ def test_resume_mid_epoch_reaches_the_same_weights(encoder, data, tmp_path, monk
     assert history[0] == history[1]
     if ema_decay:  # the average went on from where the checkpoint left it
         last = f"checkpoints/step-{last_step:08d}"
-        averages = [_average_state(tmp_path / run / last) for run in ("full", "resumed")]
+        averages = [average_state(tmp_path / run / last) for run in ("full", "resumed")]
         assert averages[0]["updates"] == averages[1]["updates"] == last_step
         for key, value in averages[0]["shadow"].items():
             assert torch.equal(value, averages[1]["shadow"][key]), f"average of {key} differs"
-
-
-def _average_state(checkpoint: Path) -> dict:
-    """The moving average Accelerate saved with a checkpoint: custom object 1, registered after the
-    TrainerState (custom object 0)."""
-    return torch.load(checkpoint / "custom_checkpoint_1.pkl", weights_only=True)
 
 
 def test_with_ema_the_student_holds_the_average_and_the_raw_weights_keep_training(encoder, data, tmp_path):
     config = _config(encoder, data, tmp_path / "run", dev_fraction=0.0, ema_decay=0.5)
     last_step = train(config)["training"]["global_step"]
     checkpoint = tmp_path / "run" / f"checkpoints/step-{last_step:08d}"
-    average, raw = _average_state(checkpoint)["shadow"], load_file(checkpoint / "model.safetensors")
+    average, raw = average_state(checkpoint)["shadow"], load_file(checkpoint / "model.safetensors")
     student = load_file(tmp_path / "run" / "model.safetensors")
     assert average.keys() == raw.keys() == student.keys()  # every weight of a full fine-tune is trained
     assert all(torch.equal(student[key], average[key]) for key in average)

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from student_support import tiny_encoder
-from training_support import write_records
+from training_support import average_state, write_records
 
 from adekd.training import TrainingConfig, TrainingConfigError, train
 
@@ -64,7 +64,7 @@ def _one_epoch_lora(encoder: Path, folder: Path, **changes) -> TrainingConfig:
 def test_ema_averages_only_what_lora_trains(encoder, tmp_path):
     metrics = train(_one_epoch_lora(encoder, tmp_path, lora_r=4, ema_decay=0.9))
     checkpoint = sorted((tmp_path / "student" / "checkpoints").iterdir())[-1]
-    average = torch.load(checkpoint / "custom_checkpoint_1.pkl", weights_only=True)["shadow"]
+    average = average_state(checkpoint)["shadow"]
     assert sum(value.numel() for value in average.values()) == metrics["parameters"]["trainable"]
     assert all("lora_" in name or ".modules_to_save." in name for name in average)
 

@@ -1,9 +1,12 @@
-"""Labeled records for the training tests, written as JSONL (the tiny encoder is student_support's)."""
+"""Labeled records for the training tests, written as JSONL (the tiny encoder is student_support's), and
+what a checkpoint holds besides the weights."""
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
+
+import torch
 
 from adekd.records import new_record, write_jsonl
 
@@ -45,3 +48,9 @@ def make_records(count: int, seed: int = 0, prefix: str = "r") -> list[dict]:
 def write_records(path: Path, count: int, seed: int = 0, prefix: str = "r") -> Path:
     write_jsonl(make_records(count, seed, prefix), path)
     return path
+
+
+def average_state(checkpoint: Path) -> dict:
+    """The moving average (``--ema-decay``) Accelerate saved with a checkpoint: custom object 1,
+    registered after the TrainerState (custom object 0)."""
+    return torch.load(checkpoint / "custom_checkpoint_1.pkl", weights_only=True)
