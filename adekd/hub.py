@@ -21,8 +21,8 @@ import math
 import mmap
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -870,7 +870,16 @@ def model_card(
         task=_task_context(words, spec),
         words=words,
         example=_example_text(spec),
+        transformers_requirement=_transformers_requirement(),
     )
+
+
+def _transformers_requirement() -> str:
+    """adekd's own transformers requirement (``pyproject.toml``): the code files a student ships with
+    are adekd's, so a user loading them without adekd needs the same transformers."""
+    from importlib.metadata import requires
+
+    return next(r for r in requires("adekd") or () if r.startswith("transformers")).split(";")[0].strip()
 
 
 EXAMPLE_TEXT = "Acute hepatitis developed after oral amoxicillin."
@@ -964,6 +973,11 @@ def artifact_kind(source: str | os.PathLike) -> RepoType:
     from adekd.teacher.silver import SUMMARY_FILE
 
     path = Path(source)
+    if path.is_file():
+        raise PublishError(
+            f"{path} is a file; publish takes a folder: a silver dataset from `adekd label` or a student "
+            "from `adekd train`"
+        )
     if not path.is_dir():
         raise PublishError(f"{path}: no such folder")
     if (path / SUMMARY_FILE).is_file():
@@ -1047,7 +1061,10 @@ def _write_atomically(output: Path, source: Path, overwrite: bool, fill: Any) ->
     if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
         raise PublishError(f"{output} exists and is not empty; pass --overwrite to replace it")
     output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    # mkdir, not mkdtemp: the folder gets the umask's permissions (mkdtemp's 0700 would hide a Hub-ready
+    # folder from the other users of a shared machine)
+    staging = output.parent / f".{output.name}.{secrets.token_hex(6)}"
+    staging.mkdir()
     try:
         fill(staging)
         _refuse_secrets(staging)

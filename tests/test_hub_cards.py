@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import pytest
+from conftest import REPO
 from huggingface_hub import DatasetCard, ModelCard
 
 from adekd.hub import PublishError, check_card, dataset_card, model_card, size_category
@@ -48,6 +51,11 @@ def test_model_card_without_metrics_or_training_config_says_not_evaluated(tmp_pa
     tuned = model_card(tmp_path, load_id="my-org/ade-student").text
     assert "| drug score threshold | 0.8 |" in tuned and "| ADE score threshold | 0.5 |" in tuned
     assert 'pipeline("ade-extraction", model="my-org/ade-student", trust_remote_code=True)' in card.text
+    # without adekd: no interactive trust prompt on the tokenizer, and the transformers the code needs
+    assert 'AutoTokenizer.from_pretrained("my-org/ade-student", trust_remote_code=True)' in card.text
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    (requirement,) = [r.split("#")[0].strip() for r in pyproject if r.startswith("transformers")]
+    assert f"`{requirement}`" in card.text
     assert "Not a clinical decision tool" in card.text
 
 

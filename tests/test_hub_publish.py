@@ -7,7 +7,9 @@ students from the real training loop (two steps on a tiny BERT); round trips run
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import subprocess
 import sys
 import textwrap
@@ -301,6 +303,22 @@ def test_output_must_not_overlap_the_source_or_clobber_a_folder(student, tmp_pat
     assert (tmp_path / "repo" / "keep.txt").read_text() == "mine"
     publish(student, tmp_path / "repo", overwrite=True)
     assert not (tmp_path / "repo" / "keep.txt").exists()
+
+
+def test_published_folder_is_readable_by_others_as_the_umask_allows(student, tmp_path):
+    previous = os.umask(0o022)
+    try:
+        repo = publish(student, tmp_path / "repo").folder
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(repo.stat().st_mode) == 0o755  # not the 0700 of a private temporary folder
+
+
+def test_a_file_given_as_the_source_is_named_as_a_file(tmp_path):
+    records = tmp_path / "records.jsonl"
+    records.write_text("{}\n")
+    with pytest.raises(PublishError, match=r"records.jsonl is a file; publish takes a folder"):
+        publish(records, tmp_path / "repo")
 
 
 def test_cli_publishes_and_pushes_one_commit_with_every_file(student, fake_hub, tmp_path, capsys):
