@@ -17,6 +17,18 @@ class CLIError(Exception):
     """An error the user can fix: printed as one line, no stack trace, exit status 2."""
 
 
+def _score(text: str) -> float:
+    """argparse type of a span score threshold: a probability, so ``5`` typed for ``.5`` is refused
+    instead of silently dropping every span."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a score between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a score between 0 and 1, got {text}")
+    return value
+
+
 def _add_corpus(sub: argparse._SubParsersAction) -> None:
     corpus = sub.add_parser("corpus", help="inspect corpora")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True)
@@ -295,12 +307,12 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     )
     extract.add_argument(
         "--drug-threshold",
-        type=float,
+        type=_score,
         help="drop drugs scoring below (default: the student's own, set by `adekd train --tune-thresholds`; "
         "else 0)",
     )
     extract.add_argument(
-        "--ade-threshold", type=float, help="drop ADEs scoring below (default: the student's, else 0)"
+        "--ade-threshold", type=_score, help="drop ADEs scoring below (default: the student's, else 0)"
     )
     extract.add_argument("--max-length", type=int, help="tokens per window (default: the encoder's limit)")
     extract.add_argument("--stride", type=int, help="tokens shared by consecutive windows (default 128)")

@@ -158,6 +158,18 @@ def test_extract_reports_bad_input_as_one_line(
     assert not (tmp_path / "o.jsonl").exists()
 
 
+@pytest.mark.parametrize("value", ["5", "-0.2", "half"])
+def test_extract_refuses_a_threshold_that_is_not_a_score(tiny_trained_student, tmp_path, capsys, value):
+    source = tmp_path / "in.txt"
+    source.write_text("text\n", encoding="utf-8")
+    args = ["extract", "--model", str(tiny_trained_student), "--input", str(source)]
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--output", str(tmp_path / "o.jsonl"), "--drug-threshold", value])
+    assert exit_.value.code == 2
+    assert "argument --drug-threshold: expected a score between 0 and 1" in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl").exists()
+
+
 def test_extract_names_a_missing_model_or_an_output_over_the_input(tmp_path, tiny_trained_student, capsys):
     source = tmp_path / "in.txt"
     source.write_text("text\n", encoding="utf-8")

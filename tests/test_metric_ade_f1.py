@@ -258,6 +258,24 @@ def test_mismatched_ids_lengths_and_texts_raise(ade_f1):
     assert ade_f1.compute(predictions=gold, references=gold)["strict_f1"] == 1.0
 
 
+def test_offsets_must_be_integers_not_truncated(ade_f1):
+    gold = [record("s1", TEXT, ["amoxicillin"], [(0, "rash")])]
+    drug = gold[0]["drugs"][0]
+    shifted = copy.deepcopy(gold)
+    shifted[0]["drugs"][0] |= {"start": drug["start"] + 0.7, "end": drug["end"] + 0.2}
+    with pytest.raises(ValueError, match="record 's1': predictions drug 0 needs integer 'start' and 'end'"):
+        ade_f1.compute(predictions=shifted, references=gold)
+    for bad in ("3", True, None):
+        broken = copy.deepcopy(gold)
+        broken[0]["drugs"][0]["start"] = bad
+        with pytest.raises(ValueError, match="needs integer 'start' and 'end'"):
+            ade_f1.compute(predictions=broken, references=gold)
+    # integral floats (JSON read through pandas) are the same offsets
+    as_floats = copy.deepcopy(gold)
+    as_floats[0]["drugs"][0] |= {"start": float(drug["start"]), "end": float(drug["end"])}
+    assert ade_f1.compute(predictions=as_floats, references=gold)["strict_f1"] == 1.0
+
+
 def test_evaluate_load_of_the_folder_and_adekd_load_metric():
     by_path = evaluate.load(str(METRIC_PATH), keep_in_memory=True)
     assert by_path.name == "ade_f1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -75,13 +76,18 @@ def test_drug_lexicon_supplies_the_drugs(pipe):
 
 
 def test_thresholds_drop_low_scoring_spans(pipe):
-    assert pipe(RECORDS[1]["text"], ade_threshold=1.01)["ades"] == []
-    assert pipe(RECORDS[1]["text"], drug_threshold=1.01) == {
-        "id": pipe(RECORDS[1]["text"])["id"],
-        "text": RECORDS[1]["text"],
-        "drugs": [],
-        "ades": [],
-    }
+    text = RECORDS[1]["text"]
+    full = pipe(text)
+    drug_cut = max(d["score"] for d in full["drugs"])
+    ade_cut = max(a["score"] for a in full["ades"])
+    assert len(full["drugs"]) == 2 and min(d["score"] for d in full["drugs"]) < drug_cut
+    assert [a for a in pipe(text, ade_threshold=ade_cut)["ades"]] == [
+        a for a in full["ades"] if a["score"] >= ade_cut
+    ]
+    top = pipe(text, drug_threshold=drug_cut)  # the other drug goes, with the ADEs it caused
+    (kept,) = top["drugs"]
+    assert kept == next(d for d in full["drugs"] if d["score"] == drug_cut)
+    assert pairs(top) == {(kept["text"], ade) for drug, ade in pairs(full) if drug == kept["text"]}
 
 
 def test_long_passage_spans_come_back_at_the_right_offsets(pipe):
@@ -123,6 +129,14 @@ def test_bad_and_odd_inputs(pipe):
     with pytest.raises(ValueError, match="not valid Unicode"):
         pipe("bad \ud800 surrogate")
     assert pipe([]) == []
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.5, 50, "0.5", True])
+@pytest.mark.parametrize("name", ["drug_threshold", "ade_threshold"])
+def test_thresholds_outside_0_1_are_refused(pipe, name, threshold):
+    with pytest.raises(ValueError, match=re.escape(f"{name} is a score between 0 and 1, got {threshold!r}")):
+        pipe("Rash after amoxicillin.", **{name: threshold})
+    check(pipe("Rash after amoxicillin.", **{name: 1}))  # the bounds themselves are scores
 
 
 def test_a_100k_character_text_is_windowed_not_truncated(pipe):

@@ -164,10 +164,9 @@ class AdeExtractionPipeline(ChunkPipeline):
         if stride is not None:
             preprocess["stride"] = stride
         postprocess: dict[str, Any] = {}
-        if drug_threshold is not None:
-            postprocess["drug_threshold"] = drug_threshold
-        if ade_threshold is not None:
-            postprocess["ade_threshold"] = ade_threshold
+        for name, threshold in (("drug_threshold", drug_threshold), ("ade_threshold", ade_threshold)):
+            if threshold is not None:
+                postprocess[name] = check_threshold(name, threshold)
         return preprocess, {}, postprocess
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
@@ -251,6 +250,14 @@ def load_pipeline(
         return pipe
     extra = {} if dtype is None else {"dtype": dtype}
     return pipeline(TASK, model=model, tokenizer=tokenizer, device=device, **extra)
+
+
+def check_threshold(name: str, value: float) -> float:
+    """``value`` if it can cut span scores (probabilities): a threshold above 1 silently drops every
+    span, and one below 0 keeps them all, which is never what a caller meant."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} is a score between 0 and 1, got {value!r}")
+    return float(value)
 
 
 def quantize_int8(model: PreTrainedModel) -> PreTrainedModel:

@@ -92,10 +92,22 @@ UNITS = ("pair", "drug", "ade")
 _PREFIX = {"pair": "", "drug": "drug_", "ade": "ade_"}
 
 
+def _offset(value: Any) -> int:
+    """A character offset: an integer, or a float holding one (JSON read through pandas gives 12.0).
+
+    ``int()`` alone would truncate 32.7 to 32 and score a misaligned span as a strict match.
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise TypeError(f"not an integer offset: {value!r}")
+
+
 def _normalize_span(span: Any, record_id: str, where: str) -> dict:
     try:
-        start, end = int(span["start"]), int(span["end"])
-    except (KeyError, TypeError, ValueError) as err:
+        start, end = _offset(span["start"]), _offset(span["end"])
+    except (KeyError, TypeError) as err:
         raise ValueError(
             f"record {record_id!r}: {where} needs integer 'start' and 'end', got {span!r}"
         ) from err
