@@ -810,9 +810,9 @@ def model_card(
         "hidden size": encoder.get("hidden_size"),
         "parameters": _count_parameters(folder),
         "parameters trained": trained.get("trainable") if training.get("lora") else None,
-        # tuned on dev by `adekd train --tune-thresholds`; 0 (keep every span) is not worth a row
-        f"{words.anchor} score threshold": config.get("drug_threshold") or None,
-        f"{words.target} score threshold": config.get("ade_threshold") or None,
+        # tuned on dev by `adekd train --tune-thresholds` (0.0 included); None: never tuned, no row
+        f"{words.anchor} score threshold": config.get("drug_threshold"),
+        f"{words.target} score threshold": config.get("ade_threshold"),
     }
     hyperparameters = {name: training.get(name) for name in HYPERPARAMETERS if name in training}
     if training.get("lora"):

@@ -112,9 +112,12 @@ def test_the_slider_starts_at_the_students_tuned_threshold_unless_configured(tin
 
     student = tmp_path / "student"
     shutil.copytree(tiny_trained_student, student)
-    assert _slider(build_demo(str(student))) == 0.5  # not tuned
     config = json.loads((student / "config.json").read_text())
+    assert config["ade_threshold"] is None and _slider(build_demo(str(student))) == 0.5  # not tuned
     (student / "config.json").write_text(json.dumps({**config, "ade_threshold": 0.7}))
     assert _slider(build_demo(str(student))) == 0.7
+    # tuned to 0.0 (no cut helped on dev): the slider keeps every ADE the pipeline returns
+    (student / "config.json").write_text(json.dumps({**config, "ade_threshold": 0.0}))
+    assert _slider(build_demo(str(student))) == 0.0
     assert _slider(build_demo(str(student), DemoConfig(threshold=0.2))) == 0.2
     assert _slider(build_demo("/no/such/student")) == 0.5

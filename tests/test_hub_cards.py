@@ -50,6 +50,9 @@ def test_model_card_without_metrics_or_training_config_says_not_evaluated(tmp_pa
     AdeStudentConfig(drug_threshold=0.8, ade_threshold=0.5).save_pretrained(tmp_path)
     tuned = model_card(tmp_path, load_id="my-org/ade-student").text
     assert "| drug score threshold | 0.8 |" in tuned and "| ADE score threshold | 0.5 |" in tuned
+    AdeStudentConfig(drug_threshold=0.0, ade_threshold=0.0).save_pretrained(tmp_path)  # tuned: keep all
+    zero = model_card(tmp_path, load_id="my-org/ade-student").text
+    assert "| drug score threshold | 0 |" in zero and "| ADE score threshold | 0 |" in zero
     assert 'pipeline("ade-extraction", model="my-org/ade-student", trust_remote_code=True)' in card.text
     # without adekd: no interactive trust prompt on the tokenizer, and the transformers the code needs
     assert 'AutoTokenizer.from_pretrained("my-org/ade-student", trust_remote_code=True)' in card.text

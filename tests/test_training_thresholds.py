@@ -76,8 +76,12 @@ def test_the_pipeline_applies_the_students_thresholds_unless_told_otherwise(tiny
     student = tmp_path / "student"
     shutil.copytree(tiny_trained_student, student)
     text = RECORDS[1]["text"]
-    assert adekd.extract(text, model=student)["ades"]
     config = json.loads((student / "config.json").read_text())
+    assert config["drug_threshold"] is None and config["ade_threshold"] is None
+    untuned = adekd.extract(text, model=student)  # never tuned: every span kept, as with 0.0
+    assert untuned["ades"] and untuned == adekd.extract(
+        text, model=student, drug_threshold=0.0, ade_threshold=0.0
+    )
     (student / "config.json").write_text(json.dumps({**config, "ade_threshold": 1.01}))
     assert adekd.extract(text, model=student)["ades"] == []
     assert adekd.extract(text, model=student, ade_threshold=0.0)["ades"]
@@ -111,7 +115,7 @@ def test_train_tune_thresholds_saves_the_choice_and_tests_with_it(tmp_path):
     untuned = tmp_path / "untuned"
     assert adekd_main([*argv[:6], str(untuned), *argv[7:-1]]) == 0
     assert json.loads((untuned / "metrics.json").read_text())["thresholds"] is None
-    assert AutoConfig.from_pretrained(untuned).ade_threshold == 0.0
+    assert AutoConfig.from_pretrained(untuned).ade_threshold is None  # never tuned, not tuned to 0.0
 
 
 def test_given_drugs_come_back_as_given_whatever_their_scores(tiny_trained_student, tmp_path):
@@ -133,5 +137,5 @@ def test_a_student_trained_from_a_tuned_one_starts_without_its_thresholds(tmp_pa
     config = json.loads((tuned / "config.json").read_text())
     (tuned / "config.json").write_text(json.dumps({**config, "drug_threshold": 0.9, "ade_threshold": 0.9}))
     assert adekd_main(["train", *common, "--init", str(tuned), "--output", str(tmp_path / "next")]) == 0
-    assert AutoConfig.from_pretrained(tmp_path / "next").ade_threshold == 0.0
-    assert AutoConfig.from_pretrained(tmp_path / "next").drug_threshold == 0.0
+    assert AutoConfig.from_pretrained(tmp_path / "next").ade_threshold is None
+    assert AutoConfig.from_pretrained(tmp_path / "next").drug_threshold is None

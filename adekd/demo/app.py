@@ -130,8 +130,8 @@ def initial_threshold(pipe: Any, config: DemoConfig) -> float:
     """The slider's start: the configured value, else the model's tuned ADE threshold, else 0.5."""
     if config.threshold is not None:
         return config.threshold
-    tuned = getattr(pipe.model.config, "ade_threshold", 0.0) if pipe is not None else 0.0
-    return tuned or UNTUNED_THRESHOLD
+    tuned = getattr(pipe.model.config, "ade_threshold", None) if pipe is not None else None
+    return UNTUNED_THRESHOLD if tuned is None else tuned  # a tuned 0.0 is a threshold like any other
 
 
 class DemoInputError(Exception):

@@ -48,10 +48,13 @@ class AdeStudentConfig(PretrainedConfig):
             (``reencode_per_drug`` and ``"pairwise"``). Set by ``from_encoder`` from the tokenizer.
         ade_marker_ids (`list[int]`, *optional*):
             Token ids inserted before and after the ADE candidate (``"pairwise"``).
-        drug_threshold (`float`, *optional*, defaults to 0.0):
+        drug_threshold (`float`, *optional*):
             Found drugs scoring below this (mean tag probability) are dropped, with their ADEs,
-            unless a caller passes its own. ``adekd train --tune-thresholds`` sets it on dev.
-        ade_threshold (`float`, *optional*, defaults to 0.0):
+            unless a caller passes its own. ``adekd train --tune-thresholds`` sets it on dev (0.0
+            included, when no cut helps); `None`: never tuned, every span is kept (as with 0.0) and
+            the demo's slider starts at its own default. Folders saved before `None` meant "never
+            tuned" hold 0.0 either way, and read as tuned to 0.0.
+        ade_threshold (`float`, *optional*):
             ADEs scoring below this are dropped, unless a caller passes its own; tuned the same way.
         relation_threshold (`float`, *optional*, defaults to 0.5):
             ``"pairwise"``: a pair is related when its relation probability reaches this.
@@ -95,8 +98,8 @@ class AdeStudentConfig(PretrainedConfig):
     classifier_dropout: float = 0.1
     drug_marker_ids: list[int] | None = None
     ade_marker_ids: list[int] | None = None
-    drug_threshold: float = 0.0
-    ade_threshold: float = 0.0
+    drug_threshold: float | None = None
+    ade_threshold: float | None = None
     relation_threshold: float = 0.5
     drug_loss_weight: float = 1.0
     ade_loss_weight: float = 1.0

@@ -424,7 +424,7 @@ class AdeStudentProcessor:
                 student found them.
             drug_threshold, ade_threshold: spans scoring below are dropped (see
                 :func:`filter_by_score`); None: the student's own (``config.drug_threshold``,
-                ``config.ade_threshold``).
+                ``config.ade_threshold``; 0.0, keeping every span, where never tuned).
         """
         found: dict[tuple[int, int], float] = {}
         ade_scores: dict[tuple[Any, int, int], float] = {}
@@ -475,8 +475,8 @@ class AdeStudentProcessor:
         return filter_by_score(
             out_drugs,
             ades,
-            self.config.drug_threshold if drug_threshold is None else drug_threshold,
-            self.config.ade_threshold if ade_threshold is None else ade_threshold,
+            (self.config.drug_threshold or 0.0) if drug_threshold is None else drug_threshold,
+            (self.config.ade_threshold or 0.0) if ade_threshold is None else ade_threshold,
         )
 
 

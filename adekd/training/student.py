@@ -77,7 +77,7 @@ def build(config: TrainingConfig) -> tuple[AdeStudentForExtraction, Any]:
             raise TrainingConfigError(f"--init {config.init}: not a student folder ({err})") from None
         model.config.update(task_type_names(config))
         # thresholds tuned for the old weights would bias every dev evaluation of the new ones
-        model.config.drug_threshold = model.config.ade_threshold = 0.0
+        model.config.drug_threshold = model.config.ade_threshold = None
         return model, AutoTokenizer.from_pretrained(config.init)
     encoder = resolve_encoder(config.encoder)
     check_encoder(encoder)
