@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from corpora_fixtures import write_spert
+from corpora_fixtures import SPERT_ITEMS, write_spert
 
 from adekd.corpora import CorpusError, read_spert, spert_folds
-from adekd.records import pairs
+from adekd.records import ValidationReport, pairs
 
 
 def test_tokens_join_with_spaces_and_spans_become_characters(tmp_path):
@@ -36,6 +36,34 @@ def test_relation_with_swapped_roles_is_an_error(tmp_path):
     }
     with pytest.raises(CorpusError, match="spert-3: relation head must be 'Adverse-Effect'"):
         read_spert(write_spert(tmp_path / "bad.json", [item]))
+
+
+def test_items_that_cannot_be_converted_raise_or_are_skipped_and_counted(tmp_path):
+    good = SPERT_ITEMS[0]
+    items = [
+        good,
+        {**good, "entities": [{"type": "Drug", "start": 4, "end": 999}], "relations": [], "orig_id": 1},
+        {**good, "entities": [{"type": "Drug", "start": -1, "end": 2}], "relations": [], "orig_id": 2},
+        {**good, "relations": [{"type": "Adverse-Effect", "head": 0, "tail": 9}], "orig_id": 3},
+        {"tokens": ["a"], "orig_id": 4},
+        "not an item",
+        SPERT_ITEMS[1],
+    ]
+    path = write_spert(tmp_path / "bad.json", items)
+    with pytest.raises(
+        CorpusError, match=r"bad.json item 1: spert-1: entity 0 \('Drug'\) spans tokens 4:999, "
+    ):
+        read_spert(path)
+    report = ValidationReport()
+    assert [r["id"] for r in read_spert(path, on_error="skip", report=report)] == ["spert-412", "spert-7"]
+    assert report.skipped == 5
+    assert report.errors == [
+        f"{path} item 1: spert-1: entity 0 ('Drug') spans tokens 4:999, outside the item's 6 tokens",
+        f"{path} item 2: spert-2: entity 0 ('Drug') spans tokens -1:2, outside the item's 6 tokens",
+        f"{path} item 3: spert-3: relation 0 tail 9 is not one of the item's 2 entities",
+        f"{path} item 4 (spert-4): malformed SpERT item (no key 'entities')",
+        f"{path} item 5: spert-5: expected a JSON object, got str",
+    ]
 
 
 def test_not_a_spert_file(tmp_path):

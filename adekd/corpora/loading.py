@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import datasets
+from datasets.exceptions import DatasetGenerationError
 
 from adekd.corpora.ade_corpus import is_ade_corpus, read_ade_corpus
 from adekd.corpora.cdr import read_relation_records
@@ -27,7 +28,7 @@ from adekd.corpora.hub import (
 )
 from adekd.corpora.pubtator import is_pubtator
 from adekd.corpora.spert import read_spert
-from adekd.corpora.textio import CorpusError, iter_lines
+from adekd.corpora.textio import CorpusError, iter_lines, open_binary
 from adekd.corpora.texts import JSONL_SUFFIXES, iter_texts
 from adekd.records import Record, RecordError, ValidationReport, read_jsonl, validate_records
 from adekd.tasks import TaskSpec, load_task
@@ -44,21 +45,49 @@ _TABLE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
 _SAVED_DATASET_FILES = ("dataset_info.json", "state.json", "dataset_dict.json")
 
 
-def _first_json_line(path: Path) -> dict:
-    for line_no, line in iter_lines(path):
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise CorpusError(f"{path} line {line_no}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise CorpusError(f"{path} line {line_no}: expected a JSON object, got {type(row).__name__}")
-            return row
-    return {}
+_LABEL_KEYS = ("drugs", "ades")
+_RAW_LABEL_KEYS = tuple(f'"{key}"'.encode() for key in _LABEL_KEYS)
+_SCAN_BLOCK = 1 << 20
+_MODEL_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
+def _is_labeled_line(raw: bytes) -> bool:
+    try:
+        row = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False  # broken lines decide nothing; the reader reports them with their line number
+    return isinstance(row, dict) and any(key in row for key in _LABEL_KEYS)
+
+
+def _has_labeled_lines(block: bytes) -> bool:
+    return any(key in block for key in _RAW_LABEL_KEYS) and any(map(_is_labeled_line, block.splitlines()))
+
+
+def _has_labeled_line(path: Path) -> bool:
+    """Whether any line of a JSONL file is a labeled record: an object with a ``drugs`` or ``ades`` key.
+
+    The first line cannot decide: a records JSONL may open with negative sentences written without
+    those keys (``validate_record`` fills them in). The scan stops at the first labeled line and
+    parses only the lines of blocks whose raw bytes name a label key, so a file of texts costs one
+    pass of byte search over it, not a JSON parse per line, before streaming starts.
+    """
+    pending = b""
+    with open_binary(path) as handle:
+        while chunk := handle.read(_SCAN_BLOCK):
+            block = pending + chunk
+            cut = block.rfind(b"\n") + 1
+            block, pending = block[:cut], block[cut:]
+            if _has_labeled_lines(block):
+                return True
+    return _has_labeled_lines(pending)
 
 
 def detect_source(source: str | os.PathLike) -> SourceKind:
-    """What kind of corpus ``source`` is, from its layout and first line; :class:`CorpusError` if none."""
+    """What kind of corpus ``source`` is, from its layout and contents; :class:`CorpusError` if none.
+
+    A JSONL file is labeled records (``"records_jsonl"``) when any line has ``drugs`` or ``ades``,
+    otherwise texts (``"jsonl_texts"``: ``{"text"}`` or ``{"id", "text"}`` lines, read unlabeled).
+    """
     path = Path(source)
     if path.is_dir():
         if is_ade_corpus(path):
@@ -69,7 +98,7 @@ def detect_source(source: str | os.PathLike) -> SourceKind:
         if name.endswith(".json"):
             return "spert"
         if name.endswith(JSONL_SUFFIXES):
-            return "records_jsonl" if "drugs" in _first_json_line(path) else "jsonl_texts"
+            return "records_jsonl" if _has_labeled_line(path) else "jsonl_texts"
         if path.suffix in _TABLE_BUILDERS:
             return "dataset"
         return "pubtator" if is_pubtator(path) else "text"
@@ -92,7 +121,43 @@ def _pick_split(
     return data[split]
 
 
+def _model_files(folder: Path) -> list[str]:
+    """The files that make ``folder`` a saved model (a config beside weights); empty if it is none."""
+    weights = [name for name in _MODEL_WEIGHTS if (folder / name).is_file()]
+    return ["config.json", *weights] if weights and (folder / "config.json").is_file() else []
+
+
+def _why_not_a_dataset(folder: Path) -> str | None:
+    """Why a folder adekd itself writes is no dataset, or None.
+
+    ``load_dataset`` reads every JSON file of a folder without a card as rows, so a student folder,
+    a cross-validation output or a labeling run that labeled nothing would fail deep in a schema
+    cast (``CastError``) instead of saying what the folder is.
+    """
+    from adekd.teacher.silver import CARD_FILE, FAILURES_FILE, SUMMARY_FILE
+
+    model_files = _model_files(folder)
+    if model_files:
+        return f"{folder} is a model folder ({', '.join(model_files)}), not a dataset"
+    models = sorted(child.name for child in folder.iterdir() if child.is_dir() and _model_files(child))
+    if models:
+        listed = ", ".join(models[:3]) + (", ..." if len(models) > 3 else "")
+        return f"{folder} holds model folders ({listed}: a cross-validation or training run), not a dataset"
+    if (folder / SUMMARY_FILE).is_file() and not (folder / CARD_FILE).is_file():
+        failures = folder / FAILURES_FILE
+        failed = sum(1 for _, line in iter_lines(failures) if line.strip()) if failures.is_file() else 0
+        return (
+            f"{folder} holds no records: the labeling run that wrote it labeled nothing (only "
+            f"{FAILURES_FILE} / {SUMMARY_FILE}); its {failed} failed input(s) are in {failures}, "
+            "a valid --input to label them again"
+        )
+    return None
+
+
 def _load_dataset_folder(path: Path, split: str | None) -> datasets.Dataset:
+    reason = None if path.is_file() else _why_not_a_dataset(path)
+    if reason is not None:
+        raise CorpusError(reason)
     try:
         if path.is_file():
             data = datasets.load_dataset(_TABLE_BUILDERS[path.suffix], data_files=os.fspath(path))
@@ -100,10 +165,12 @@ def _load_dataset_folder(path: Path, split: str | None) -> datasets.Dataset:
             data = datasets.load_from_disk(os.fspath(path))
         else:
             data = datasets.load_dataset(os.fspath(path))
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, DatasetGenerationError) as err:
+        # a generation error wraps the real one (a CastError spanning many lines of Arrow schema)
+        cause = " ".join(str(err.__cause__ or err).split())[:300]
         raise CorpusError(
             f"{path}: not a corpus adekd reads (ADE corpus folder with DRUG-AE.rel, saved dataset, or a "
-            f"folder of data files): {err}"
+            f"folder of data files with one schema): {cause}"
         ) from None
     return _pick_split(data, split, os.fspath(path))
 
@@ -139,12 +206,15 @@ def load_records(
     """Read any corpus adekd knows into validated records.
 
     ``source`` is one of: the raw ADE corpus folder (``DRUG-AE.rel`` + ``ADE-NEG.txt``); a SpERT split
-    ``.json``; a PubTator file (sentence records, unlabeled); a records JSONL (lines with ``drugs``) or
-    a JSONL of ``{"text"}`` lines (unlabeled); a plain text file, one text per line (unlabeled); a
-    ``save_to_disk`` folder, a folder of data files with a card, or a ``.parquet``/``.csv`` file; or a
-    Hub dataset id (``name`` picks its config; ``ade-benchmark-corpus/ade_corpus_v2`` is converted).
-    ``split`` picks a split of a dataset with several. ``on_error="skip"`` drops invalid records and
-    counts them in ``report``; malformed corpus files still raise :class:`CorpusError` naming the line.
+    ``.json``; a PubTator file (sentence records, unlabeled); a records JSONL (any line with ``drugs``
+    or ``ades``; lines without them are negatives) or a JSONL of ``{"text"}`` lines (unlabeled); a
+    plain text file, one text per line (unlabeled); a ``save_to_disk`` folder, a folder of data files
+    with a card, or a ``.parquet``/``.csv`` file; or a Hub dataset id (``name`` picks its config;
+    ``ade-benchmark-corpus/ade_corpus_v2`` is converted).
+    ``split`` picks a split of a dataset with several. ``on_error="skip"`` drops invalid records (a
+    SpERT item that cannot be converted is one) and counts them in ``report``; malformed corpus
+    files, and folders that are no dataset (a model, a labeling run without records), still raise
+    :class:`CorpusError` naming the line or what the folder is.
     ``task`` (a name, file or :class:`~adekd.tasks.TaskSpec`) whose spec has a ``pubtator`` section
     reads a PubTator file as that task's labeled sentence records (``task="chemical-disease"``:
     BC5CDR chemical -> induced disease, see :mod:`adekd.corpora.cdr`); other sources ignore it.
@@ -161,7 +231,7 @@ def load_records(
     if kind == "ade_corpus":
         records = read_ade_corpus(path)
     elif kind == "spert":
-        records = read_spert(path)
+        records = read_spert(path, on_error=on_error, report=report)
     elif kind == "pubtator" and task is not None and load_task(task).pubtator is not None:
         records = read_relation_records(path, load_task(task))
     elif kind in ("pubtator", "jsonl_texts", "text"):

@@ -18,7 +18,8 @@ class CorpusError(ValueError):
     """A corpus file or folder cannot be read as asked; the message names the path (and line)."""
 
 
-def _open_binary(path: str | os.PathLike) -> IO[bytes]:
+def open_binary(path: str | os.PathLike) -> IO[bytes]:
+    """Open a file for binary reading, ``.gz`` decompressed; :class:`CorpusError` if it is missing."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CorpusError(f"{path}: no such file")
@@ -40,12 +41,12 @@ def decode_utf8(data: bytes, path: str | os.PathLike, first_line: int = 1) -> st
 
 def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, line)`` lazily, line numbers from 1, without the line ending."""
-    with _open_binary(path) as handle:
+    with open_binary(path) as handle:
         for line_no, raw in enumerate(handle, 1):
             yield line_no, decode_utf8(raw, path, line_no).rstrip("\r\n")
 
 
 def read_text(path: str | os.PathLike) -> str:
     """Read a whole (small) file as UTF-8 with the same error as :func:`iter_lines`."""
-    with _open_binary(path) as handle:
+    with open_binary(path) as handle:
         return decode_utf8(handle.read(), path)
