@@ -107,9 +107,9 @@ def run_dir(
 def run_config(
     args: argparse.Namespace, system: str, learning_rate: float, repeat: int = 1, changes: dict | None = None
 ):
-    """The :class:`TrainingConfig` of one run (see :func:`parse_run`), resuming its checkpoints if any."""
+    """The :class:`TrainingConfig` of one run (see :func:`parse_run`), resuming its folder if any (a run
+    cut short before its first checkpoint starts again; a fresh run would refuse the folder)."""
     from adekd.training import TrainingConfig
-    from adekd.training.checkpoints import list_checkpoints
 
     output = run_dir(args.work, system, learning_rate, repeat, changes)
     return TrainingConfig(
@@ -123,7 +123,7 @@ def run_config(
         learning_rate=learning_rate,
         mixed_precision=args.mixed_precision,
         save_steps=50,
-        resume=bool(list_checkpoints(str(output))),
+        resume=output.is_dir(),
         **(changes or {}),
     )
 
@@ -139,7 +139,6 @@ def train_run(config) -> dict:
 def refit_run(args: argparse.Namespace, name: str, thresholds: dict) -> dict:
     """Refit the chosen run ``name`` on all of fold train (dev included), or read back a finished refit."""
     from adekd.training import TrainingConfig, train
-    from adekd.training.checkpoints import list_checkpoints
     from adekd.training.refit import refit_config, selection_block
 
     output = args.work / f"{name}-refit"
@@ -149,7 +148,7 @@ def refit_run(args: argparse.Namespace, name: str, thresholds: dict) -> dict:
     config = dataclasses.replace(
         refit_config(TrainingConfig.load(args.work / name), selection),
         output_dir=str(output),
-        resume=bool(list_checkpoints(str(output))),
+        resume=output.is_dir(),
     )
     # the thresholds this benchmark chose on dev (the runs trained without --tune-thresholds)
     chosen = selection_block(selection, str(args.work / name), str(output)) | {"thresholds": thresholds}

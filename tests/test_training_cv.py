@@ -42,7 +42,7 @@ def splits(tmp_path_factory) -> Path:
     return folder
 
 
-def test_cv_trains_the_chosen_folds_and_reports_mean_and_std(splits, tmp_path):
+def test_cv_trains_the_chosen_folds_and_reports_mean_and_std(splits, tmp_path, capsys):
     encoder = tiny_encoder(tmp_path / "encoder")
     output = tmp_path / "cv"
     argv = ["train", "--cv", str(splits), "--folds", "0,2", "--output", str(output),
@@ -73,6 +73,17 @@ def test_cv_trains_the_chosen_folds_and_reports_mean_and_std(splits, tmp_path):
     fold_weights = (output / "fold-0" / "model.safetensors").stat().st_mtime_ns
     assert adekd_main([*argv, "--resume"]) == 0
     assert (output / "fold-0" / "model.safetensors").stat().st_mtime_ns == fold_weights
+    # ...but not folds trained with other flags, and a fresh run does not train over them.
+    written = (output / "cv_results.json").read_text()
+    capsys.readouterr()
+    assert adekd_main([*argv, "--learning-rate", "1e-3", "--epochs", "2", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "fold 0: " in err and "fold-0 holds a finished student trained with other flags" in err
+    assert "--epochs: trained 1, now 2; --learning-rate: trained 5e-05, now 0.001" in err
+    assert adekd_main(argv) == 2
+    assert "fold 0: " in capsys.readouterr().err
+    assert (output / "fold-0" / "model.safetensors").stat().st_mtime_ns == fold_weights
+    assert (output / "cv_results.json").read_text() == written
 
 
 def test_cv_rejects_unknown_folds_and_train(splits, tmp_path, capsys):

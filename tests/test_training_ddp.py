@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -14,7 +15,8 @@ from conftest import REPO
 from student_support import tiny_encoder
 from training_support import write_records
 
-pytestmark = pytest.mark.slow
+from adekd.cli import main as adekd_main
+from adekd.training import TrainingConfig, TrainingConfigError, train
 
 
 def _free_port() -> int:
@@ -23,7 +25,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _train_on_two_processes(*flags: str) -> None:
+def _launch_two_processes(*flags: str) -> subprocess.CompletedProcess:
     """``accelerate launch`` two CPU processes (gloo) on ``scripts/train.py`` with ``flags``."""
     accelerate = Path(sys.executable).with_name("accelerate")
     command = [
@@ -32,10 +34,37 @@ def _train_on_two_processes(*flags: str) -> None:
         str(REPO / "scripts" / "train.py"), *flags,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+
+
+def _train_on_two_processes(*flags: str) -> None:
+    done = _launch_two_processes(*flags)
     assert done.returncode == 0, done.stderr[-4000:]
 
 
+def test_a_checkpoint_of_one_process_is_not_resumed_by_two(tmp_path):
+    """Two processes would take twice the sentences per step: another schedule, other batches skipped."""
+    encoder = tiny_encoder(tmp_path / "encoder")
+    train_path = write_records(tmp_path / "train.jsonl", 12)
+    output = tmp_path / "student"
+    flags = ["--train", str(train_path), "--output", str(output), "--encoder", str(encoder), "--epochs", "1",
+             "--batch-size", "4", "--dev-fraction", "0"]  # fmt: skip
+    assert adekd_main(["train", *flags]) == 0
+    (output / "metrics.json").unlink()  # as if killed after its last checkpoint
+    checkpoint = output / "checkpoints" / "step-00000003"
+    assert [p.name for p in checkpoint.glob("random_states_*.pkl")] == ["random_states_0.pkl"]
+    log = (output / "training_log.jsonl").read_text()
+
+    done = _launch_two_processes(*flags, "--resume")
+    assert done.returncode != 0
+    assert f"cannot resume from {checkpoint}: it was written by 1 process and this run has 2" in done.stderr
+    assert "resume with 1 process (plain adekd train)" in done.stderr
+    assert "training on" not in done.stderr  # refused before the data or the model were loaded
+    assert (output / "training_log.jsonl").read_text() == log
+    assert not (output / "metrics.json").exists()
+
+
+@pytest.mark.slow
 def test_two_processes_gather_every_dev_record_once_and_only_the_main_one_writes(tmp_path):
     encoder = tiny_encoder(tmp_path / "encoder")
     train_path = write_records(tmp_path / "train.jsonl", 21)
@@ -79,7 +108,14 @@ def test_two_processes_gather_every_dev_record_once_and_only_the_main_one_writes
     for key in ("num_predicted", "strict_tp", "drug_num_predicted", "ade_num_predicted", "num_gold"):
         assert again[key] == best[key], key
 
+    # Its checkpoints are not resumed by one process (half the sentences per step).
+    (output / "metrics.json").unlink()  # as if killed after its last checkpoint
+    resumed = dataclasses.replace(TrainingConfig.load(output), resume=True)
+    with pytest.raises(TrainingConfigError, match="written by 2 processes and this run has 1"):
+        train(resumed)
 
+
+@pytest.mark.slow
 def test_a_refit_runs_both_trainings_under_two_processes(tmp_path):
     encoder = tiny_encoder(tmp_path / "encoder")
     train_path = write_records(tmp_path / "train.jsonl", 24)

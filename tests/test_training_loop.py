@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from adekd.modeling import AdeStudentForExtraction
 from adekd.records import write_jsonl
 from adekd.training import TrainingConfig, TrainingConfigError, train
 from adekd.training.checkpoints import list_checkpoints
+from adekd.training.config import config_differences
 
 
 @pytest.fixture(scope="module")
@@ -153,9 +155,13 @@ def test_with_ema_the_student_holds_the_average_and_the_raw_weights_keep_trainin
 def test_resume_from_another_configuration_is_refused_before_training(encoder, data, tmp_path):
     config = _config(encoder, data, tmp_path / "run", epochs=1)
     train(config)
+    (tmp_path / "run" / "metrics.json").unlink()  # as if killed after its last checkpoint
     before = list_checkpoints(config.output_dir)
     changed = dataclasses.replace(config, learning_rate=1e-3, resume=True)
-    with pytest.raises(TrainingConfigError, match=r"--learning-rate: checkpoint 5e-05, now 0\.001"):
+    with pytest.raises(
+        TrainingConfigError,
+        match=r"cannot resume from .*step-00000005: .*--learning-rate: checkpoint 5e-05, now 0\.001",
+    ):
         train(changed)
     assert list_checkpoints(config.output_dir) == before
 
@@ -165,6 +171,79 @@ def test_fresh_run_refuses_a_folder_with_checkpoints(encoder, data, tmp_path):
     train(config)
     with pytest.raises(TrainingConfigError, match="pass --resume"):
         train(config)
+
+
+def test_a_finished_student_without_its_checkpoints_is_never_trained_over(encoder, data, tmp_path, capsys):
+    output = tmp_path / "run"
+    config = _config(encoder, data, output, max_steps=1)
+    finished = train(config)
+    shutil.rmtree(output / "checkpoints")  # as `adekd distill` leaves a student, or a user freeing space
+    kept = {name: (output / name).read_bytes() for name in ("model.safetensors", "training_log.jsonl")}
+
+    argv = ["train", "--train", str(data["train"]), "--output", str(output), "--encoder", str(encoder),
+            "--max-steps", "2"]  # fmt: skip
+    assert adekd_main(argv) == 2
+    assert f"{output} already holds a finished student (metrics.json); choose another --output" in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(
+        TrainingConfigError, match=r"trained with other flags \(--max-steps: trained 1, now 2\)"
+    ):
+        train(dataclasses.replace(config, max_steps=2, resume=True))
+    assert train(dataclasses.replace(config, resume=True)) == finished  # same flags: nothing left to do
+    assert kept == {name: (output / name).read_bytes() for name in kept}
+    assert not (output / "checkpoints").exists()
+
+
+def test_a_fresh_run_takes_an_empty_folder_but_no_folder_with_other_files(encoder, data, tmp_path):
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    for resume in (False, True):  # --resume with nothing to resume does not train over them either
+        with pytest.raises(
+            TrainingConfigError, match=r"busy is not empty \(notes\.txt\); choose another --output"
+        ):
+            train(_config(encoder, data, busy, max_steps=1, resume=resume))
+    assert [p.name for p in busy.iterdir()] == ["notes.txt"]
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert train(_config(encoder, data, empty, max_steps=1))["training"]["global_step"] == 1
+
+
+def test_a_run_cut_short_before_its_first_checkpoint_restarts_only_with_resume(
+    encoder, data, tmp_path, monkeypatch
+):
+    class Crash(Exception):
+        pass
+
+    def crash(*args):
+        raise Crash
+
+    config = _config(encoder, data, tmp_path / "run", max_steps=1)
+    monkeypatch.setattr(loop, "checkpoint_dir", crash)
+    with pytest.raises(Crash):
+        train(config)
+    monkeypatch.undo()
+    assert (tmp_path / "run" / "training_config.json").is_file() and not list_checkpoints(config.output_dir)
+
+    with pytest.raises(TrainingConfigError, match="cut short before its first checkpoint; pass --resume"):
+        train(config)
+    with pytest.raises(TrainingConfigError, match=r"--learning-rate: checkpoint 5e-05, now 0\.001"):
+        train(dataclasses.replace(config, learning_rate=1e-3, resume=True))
+    assert train(dataclasses.replace(config, resume=True))["training"]["global_step"] == 1
+
+
+def test_resume_compares_local_paths_resolved_and_hub_ids_as_written(encoder, data, tmp_path, monkeypatch):
+    monkeypatch.chdir(data["train"].parent)
+    config = _config(encoder, data, tmp_path / "run", max_steps=1, train=data["train"].name)
+    finished = train(config)
+    for same in (f"./{data['train'].name}", str(data["train"])):
+        assert train(dataclasses.replace(config, train=same, resume=True)) == finished
+    hub = TrainingConfig(train="org/ade-silver", output_dir="o")
+    assert config_differences(hub, dataclasses.replace(hub, train="./org/ade-silver")) == [
+        "--train: checkpoint 'org/ade-silver', now './org/ade-silver'"
+    ]
 
 
 def test_max_steps_and_gradient_accumulation_from_an_init_folder(encoder, data, tmp_path):

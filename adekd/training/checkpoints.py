@@ -14,16 +14,25 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from adekd.training.config import TrainingConfig, TrainingConfigError, check_resume_compatible
+from adekd.training.config import (
+    CONFIG_NAME,
+    TrainingConfig,
+    TrainingConfigError,
+    check_resume_compatible,
+    config_differences,
+)
+from adekd.training.metrics_file import METRICS_NAME
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINTS_DIR = "checkpoints"
 TRAINER_STATE_NAME = "trainer_state.json"
 _CHECKPOINT = re.compile(r"step-(\d+)$")
+_RNG_STATE = re.compile(r"random_states_\d+\.pkl$")
 
 
 @dataclass
@@ -78,14 +87,19 @@ def list_checkpoints(output_dir: str) -> list[str]:
     return [path for _, path in sorted(found)]
 
 
-def find_resume_checkpoint(config: TrainingConfig) -> str | None:
+def find_resume_checkpoint(config: TrainingConfig, own: Collection[str] = ()) -> str | None:
     """The newest checkpoint of ``config.output_dir`` after checking it was made with this configuration.
 
-    Returns ``None`` when there is nothing to resume (a fresh start); raises
-    :class:`TrainingConfigError` naming the differing flags when the configuration differs.
+    Returns ``None`` when there is nothing to resume (a fresh start), which is only allowed in a
+    folder holding nothing but the start of this same run (or ``own``: what the caller put there);
+    raises :class:`TrainingConfigError` naming the differing flags when the configuration differs.
     """
     checkpoints = list_checkpoints(config.output_dir)
     if not checkpoints:
+        if os.path.isfile(os.path.join(config.output_dir, CONFIG_NAME)):  # cut short before a checkpoint
+            check_resume_compatible(TrainingConfig.load(config.output_dir), config, config.output_dir)
+        else:
+            refuse_to_overwrite(config, own)
         logger.warning("--resume: no checkpoint in %s, starting from the beginning", config.output_dir)
         return None
     latest = checkpoints[-1]
@@ -94,12 +108,83 @@ def find_resume_checkpoint(config: TrainingConfig) -> str | None:
     return latest
 
 
-def refuse_to_overwrite(config: TrainingConfig) -> None:
-    """A fresh run must not silently mix with the checkpoints of an earlier run in the same folder."""
-    if list_checkpoints(config.output_dir):
+def finished_run(config: TrainingConfig) -> dict[str, Any] | None:
+    """``metrics.json`` of the finished run in ``config.output_dir``, if there is one, made with ``config``.
+
+    A resumed run that finds it has nothing left to do; one that finds a student trained with
+    other flags is refused (whether or not its checkpoints are still there), never trained over.
+    """
+    output = config.output_dir
+    metrics_path = os.path.join(output, METRICS_NAME)
+    if not os.path.isfile(metrics_path):
+        return None
+    if not os.path.isfile(os.path.join(output, CONFIG_NAME)):
         raise TrainingConfigError(
-            f"{config.output_dir} already holds checkpoints of a run; pass --resume to continue it, "
+            f"{output} holds a finished student ({METRICS_NAME}) without the {CONFIG_NAME} to compare "
+            "flags with; choose another --output, or remove the folder to train it again"
+        )
+    differences = config_differences(TrainingConfig.load(output), config, saved_as="trained")
+    if differences:
+        raise TrainingConfigError(
+            f"{output} holds a finished student trained with other flags ({'; '.join(differences)}); "
+            "choose another --output, or remove the folder to train it again"
+        )
+    with open(metrics_path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def refuse_to_overwrite(config: TrainingConfig, own: Collection[str] = ()) -> None:
+    """A fresh run starts in a new or empty folder: it never replaces a finished student, nor mixes its
+    logs and checkpoints with an earlier run's. ``own``: names the caller itself put there (a refit's
+    ``selection``). Hidden files (``.DS_Store``, ``.git``) do not count."""
+    output = config.output_dir
+    if list_checkpoints(output):
+        raise TrainingConfigError(
+            f"{output} already holds checkpoints of a run; pass --resume to continue it, "
             "or choose another --output"
+        )
+    if not os.path.exists(output):
+        return
+    if not os.path.isdir(output):
+        raise TrainingConfigError(f"--output {output} is a file; give a folder for the student")
+    present = sorted(name for name in os.listdir(output) if not name.startswith(".") and name not in own)
+    if not present:
+        return
+    if METRICS_NAME in present:
+        raise TrainingConfigError(
+            f"{output} already holds a finished student ({METRICS_NAME}); choose another --output, "
+            "or remove the folder to train it again"
+        )
+    if CONFIG_NAME in present:
+        raise TrainingConfigError(
+            f"{output} holds the start of an earlier run ({CONFIG_NAME}) cut short before its first "
+            "checkpoint; pass --resume to start it again with the same flags, choose another --output, "
+            "or remove the folder"
+        )
+    shown = ", ".join(present[:4]) + (f" and {len(present) - 4} more" if len(present) > 4 else "")
+    raise TrainingConfigError(
+        f"{output} is not empty ({shown}); choose another --output, or empty the folder"
+    )
+
+
+def checkpoint_processes(checkpoint: str) -> int:
+    """How many processes wrote ``checkpoint``: Accelerate's ``save_state`` saves one RNG state file
+    (``random_states_<rank>.pkl``) per process."""
+    return sum(bool(_RNG_STATE.match(name)) for name in os.listdir(checkpoint))
+
+
+def check_resume_processes(checkpoint: str, num_processes: int, batch_size: int) -> None:
+    """Refuse to resume ``checkpoint`` with another process count: every step would take another
+    number of sentences, so the schedule (steps per epoch, total steps) and the batches to skip no
+    longer match what was trained."""
+    saved = checkpoint_processes(checkpoint)
+    if saved and saved != num_processes:
+        raise TrainingConfigError(
+            f"cannot resume from {checkpoint}: it was written by {saved} process{'es' * (saved > 1)} "
+            f"and this run has {num_processes} (a step takes --batch-size {batch_size} x processes "
+            f"sentences, so the schedule would change); resume with {saved} process{'es' * (saved > 1)} "
+            f"({'plain adekd train' if saved == 1 else f'accelerate launch --num_processes {saved}'}), "
+            "or start afresh in another --output"
         )
 
 

@@ -315,13 +315,32 @@ def flag_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
+PATH_FIELDS = frozenset({"train", "dev", "test", "encoder", "init", "task"})
+"""Fields that may name a local file or folder (or a Hub id, a built-in name): compared resolved."""
+
+
+def _comparable(name: str, value: Any) -> Any:
+    """``./train.jsonl`` and ``train.jsonl`` are the same input; a Hub id (nothing on disk) stays a string."""
+    if name in PATH_FIELDS and isinstance(value, str) and os.path.exists(value):
+        return os.path.realpath(value)
+    return value
+
+
+def config_differences(
+    saved: TrainingConfig, current: TrainingConfig, saved_as: str = "checkpoint"
+) -> list[str]:
+    """``--flag: checkpoint OLD, now NEW`` for each field that a resumed run may not change."""
+    return [
+        f"{flag_name(name)}: {saved_as} {getattr(saved, name)!r}, now {getattr(current, name)!r}"
+        for name in (f.name for f in dataclasses.fields(TrainingConfig))
+        if name not in RESUME_FREE_FIELDS
+        and _comparable(name, getattr(saved, name)) != _comparable(name, getattr(current, name))
+    ]
+
+
 def check_resume_compatible(saved: TrainingConfig, current: TrainingConfig, checkpoint: str) -> None:
     """Refuse to resume ``checkpoint`` (made with ``saved``) under a different ``current`` configuration."""
-    differences = [
-        f"{flag_name(name)}: checkpoint {getattr(saved, name)!r}, now {getattr(current, name)!r}"
-        for name in (f.name for f in dataclasses.fields(TrainingConfig))
-        if name not in RESUME_FREE_FIELDS and getattr(saved, name) != getattr(current, name)
-    ]
+    differences = config_differences(saved, current)
     if differences:
         raise TrainingConfigError(
             f"cannot resume from {checkpoint}: it was made with another configuration "

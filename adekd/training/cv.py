@@ -17,7 +17,6 @@ import statistics
 from typing import Any
 
 from adekd.training.config import TrainingConfig, TrainingConfigError
-from adekd.training.metrics_file import METRICS_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +77,8 @@ def cross_validate(splits_dir: str, config: TrainingConfig, folds: list[int] | N
     """Train and score the chosen folds of ``splits_dir`` (all by default) with ``config``.
 
     ``config.output_dir`` holds one folder per fold. With ``config.resume`` finished folds are
-    read back instead of retrained and an interrupted fold continues from its checkpoint.
+    read back instead of retrained and an interrupted fold continues from its checkpoint; a fold
+    trained with other flags is refused, naming the fold and the flags.
     """
     from adekd.corpora import spert_folds
     from adekd.training.loop import train
@@ -102,14 +102,13 @@ def cross_validate(splits_dir: str, config: TrainingConfig, folds: list[int] | N
     per_fold: dict[int, dict[str, Any]] = {}
     for fold in chosen:
         fold_cfg = fold_config(config, fold, complete[fold])
-        metrics_path = os.path.join(fold_cfg.output_dir, METRICS_NAME)
-        if config.resume and os.path.isfile(metrics_path):
-            logger.info("fold %d: already trained, reading %s", fold, metrics_path)
-            with open(metrics_path, encoding="utf-8") as handle:
-                result = json.load(handle)
-        else:
-            logger.info("fold %d: training on %s", fold, fold_cfg.train)
+        logger.info("fold %d: %s", fold, fold_cfg.train)
+        try:
+            # With --resume, a fold finished with these flags is read back, an interrupted one
+            # continues, and one trained with other flags is refused.
             result = train(fold_cfg)
+        except TrainingConfigError as err:
+            raise TrainingConfigError(f"fold {fold}: {err}") from None
         if result:  # empty on processes other than the main one
             per_fold[fold] = result["test"]["metrics"]
     if not per_fold:

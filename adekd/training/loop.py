@@ -9,7 +9,6 @@ the main process writes files. All data and model checks run before the first st
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
 import os
@@ -32,15 +31,18 @@ from adekd.training import student
 from adekd.training.averaging import ExponentialMovingAverage
 from adekd.training.checkpoints import (
     TrainerState,
+    check_resume_processes,
     checkpoint_dir,
     find_resume_checkpoint,
+    finished_run,
     refuse_to_overwrite,
     rotate_checkpoints,
 )
 from adekd.training.config import TrainingConfig, TrainingConfigError
 from adekd.training.data import LengthGroupedBatchSampler, LoadedData, carve_dev_split, load_training_records
 from adekd.training.lora import ADAPTER_DIR, ParameterCount, apply_lora, count_parameters, merge_for_saving
-from adekd.training.metrics_file import METRICS_NAME, write_metrics
+from adekd.training.metrics_file import write_metrics
+from adekd.training.refit import SELECTION_DIR
 from adekd.training.thresholds import ThresholdChoice, tune_thresholds
 from adekd.training.trackers import make_trackers
 
@@ -265,6 +267,8 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
 
     The folder ends with the student (``config.json``, safetensors weights, tokenizer), the
     ``training_config.json``, ``metrics.json``, the training logs and the resume checkpoints.
+    A fresh run needs a new or empty folder; ``config.resume`` continues the run there (a finished
+    one returns its ``metrics.json``) and refuses one made with other flags or another process count.
     ``config.refit`` trains twice (:mod:`adekd.training.refit`); ``selection`` is given to the
     second run: what the first one chose (:func:`adekd.training.refit.selection_block`), whose
     thresholds become the student's decoding defaults before the test and which ``metrics.json``
@@ -272,22 +276,25 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
     caller ends the process group (``adekd train`` does), so several runs can share the processes.
     """
     config.validate()
+    if config.resume:
+        finished = finished_run(config)  # refuses a student trained with other flags
+        if finished is not None:
+            logger.info("%s holds a finished run; nothing to resume", config.output_dir)
+            return finished if int(os.environ.get("RANK", "0")) == 0 else {}
     if config.refit:
         from adekd.training.refit import train_and_refit
 
         return train_and_refit(config)
     started = time.time()
+    own = (SELECTION_DIR,) if selection is not None else ()  # a refit's selection run sits in its folder
     resume_from = None
     if config.resume:
-        resume_from = find_resume_checkpoint(config)
-        finished = os.path.join(config.output_dir, METRICS_NAME)
-        if resume_from and os.path.isfile(finished):
-            logger.info("%s holds a finished run; nothing to resume", config.output_dir)
-            with open(finished, encoding="utf-8") as handle:
-                return json.load(handle)
+        resume_from = find_resume_checkpoint(config, own)
     else:
-        refuse_to_overwrite(config)
+        refuse_to_overwrite(config, own)
     accelerator = _make_accelerator(config)
+    if resume_from:
+        check_resume_processes(resume_from, accelerator.num_processes, config.batch_size)
     set_seed(config.seed)
     data = load_run_data(config)
     model, tokenizer = student.build(config)

@@ -75,11 +75,16 @@ def selection_block(selection: dict[str, Any], selection_dir: str, output_dir: s
 
 def check_before_selection(config: TrainingConfig) -> None:
     """What would stop the refit, checked before the selection run spends its time."""
-    from adekd.training.checkpoints import refuse_to_overwrite
+    from adekd.training.checkpoints import list_checkpoints, refuse_to_overwrite
+    from adekd.training.config import CONFIG_NAME
     from adekd.training.data import load_training_records
 
     if not config.resume:
         refuse_to_overwrite(config)
+    elif not list_checkpoints(config.output_dir) and not os.path.isfile(
+        os.path.join(config.output_dir, CONFIG_NAME)
+    ):  # the refit run never started here, so nothing but the selection may be in the folder
+        refuse_to_overwrite(config, own=(SELECTION_DIR,))
     if config.test:
         load_training_records(config.test, config.test_split, config.on_invalid, "test", config.task)
 
