@@ -247,6 +247,16 @@ class TrainingConfig:
             raise TrainingConfigError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.learning_rate <= 0 or (self.head_learning_rate is not None and self.head_learning_rate <= 0):
             raise TrainingConfigError("learning rates must be positive")
+        # torch takes both without complaint: a negative clipping norm flips every gradient (the loss
+        # climbs), a negative weight decay pushes weights away from zero
+        if self.max_grad_norm < 0:
+            raise TrainingConfigError(
+                f"--max-grad-norm must be positive (0 disables clipping), got {self.max_grad_norm}"
+            )
+        if self.weight_decay < 0:
+            raise TrainingConfigError(f"--weight-decay must not be negative, got {self.weight_decay}")
+        if not 0 <= self.lora_dropout < 1:
+            raise TrainingConfigError(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
         if self.on_invalid not in ("stop", "skip"):
             raise TrainingConfigError(f"--on-invalid must be 'stop' or 'skip', got {self.on_invalid!r}")
         if self.mixed_precision not in ("no", "bf16", "fp16"):
