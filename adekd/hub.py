@@ -125,21 +125,34 @@ def card_task(task: Any = None, recorded: Any = None) -> tuple[TaskWords, TaskSp
     """The task a card names, with its spec when known: ``task`` (a built-in name, a spec file or a
     :class:`TaskSpec`) when given, else what the artifact recorded (a model config's type names, a
     labeling summary's task), else ADE. A user's task known only by its type names has no spec: its
-    card is written from the words alone."""
+    card is written from the words alone. A given ``task`` must have the recorded type names: a card
+    must not describe spans the model or the data does not have."""
     from adekd.tasks import TaskError, load_task
     from adekd.tasks.spec import task_from_dict
 
     try:
-        if task is not None or isinstance(recorded, str):
-            spec = load_task(task if task is not None else recorded)
+        if isinstance(recorded, str):
+            recorded = load_task(recorded)
         elif isinstance(recorded, Mapping) and isinstance(recorded.get("anchor"), Mapping):  # a whole spec
-            spec = task_from_dict(dict(recorded), "the recorded task")
-        else:
-            words = TaskWords.of(recorded if isinstance(recorded, Mapping) else None)
-            return words, words.builtin_spec()
+            recorded = task_from_dict(dict(recorded), "the recorded task")
+        spec = load_task(task) if task is not None else None
     except TaskError as err:
         raise PublishError(f"{err}; name the task the card is for (--task)") from None
-    return TaskWords.of(spec), spec
+    words = TaskWords.of(recorded if isinstance(recorded, TaskSpec | Mapping) else None)
+    if spec is None:
+        return words, recorded if isinstance(recorded, TaskSpec) else words.builtin_spec()
+    given = TaskWords.of(spec)
+    differing = [
+        f"{name} {getattr(words, name)!r} (--task: {getattr(given, name)!r})"
+        for name in ("anchor_type", "anchor_label", "target_type", "target_label", "relation")
+        if getattr(words, name) != getattr(given, name)
+    ]
+    if differing and recorded is not None:
+        raise PublishError(
+            f"--task {spec.name} does not match the task the folder recorded ({words.task}): "
+            + ", ".join(differing)
+        )
+    return given, spec
 
 
 def _task_context(words: TaskWords, spec: TaskSpec | None) -> dict[str, Any]:
@@ -602,6 +615,12 @@ def publish_dataset(
 
     source, output = Path(source), Path(output)
     summary = _read_json(source / SUMMARY_FILE)
+    if not any((source / DATA_DIR).glob("*.parquet")):
+        # `load_dataset` would read run_summary.json as a one-row dataset and publish that
+        raise PublishError(
+            f"{source} holds no silver records: the labeling run labeled nothing (see {FAILURES_FILE}); "
+            "nothing to publish"
+        )
     try:
         data = datasets.load_dataset(os.fspath(source))
     except Exception as err:  # any loader failure: the folder is not a readable dataset

@@ -95,3 +95,18 @@ def test_a_recorded_task_name_that_cannot_be_found_asks_for_the_task(tmp_path):
     record = new_record("r", "text")
     with pytest.raises(PublishError, match=r"no-such-task.*name the task the card is for \(--task\)"):
         dataset_card({"train": records_to_dataset([record])}, {"task": "no-such-task"}, load_id="x")
+
+
+def test_a_task_other_than_the_recorded_one_is_refused(tmp_path):
+    AdeStudentConfig().save_pretrained(tmp_path)  # an ADE student: DRUG and ADE spans
+    with pytest.raises(
+        PublishError, match=r"--task chemical-disease does not match .*\(ade\): anchor_type 'drug'"
+    ):
+        model_card(tmp_path, load_id="x", task="chemical-disease")
+    record = new_record("r", "text")
+    with pytest.raises(PublishError, match="--task chemical-disease does not match"):
+        dataset_card(
+            {"train": records_to_dataset([record])}, {"task": "ade"}, load_id="x", task="chemical-disease"
+        )
+    # the recorded task itself, named again, is fine
+    assert "It is **drug-centric**" in model_card(tmp_path, load_id="x", task="ade").text
