@@ -195,8 +195,9 @@ def test_data_files_of_different_schemas_are_a_corpus_error_not_a_generation_err
     folder.mkdir()
     (folder / "a.jsonl").write_text('{"x": 1}\n')
     (folder / "b.jsonl").write_text('{"y": {"z": [1]}}\n')
-    with pytest.raises(CorpusError, match=r"mixed: not a corpus adekd reads .* Couldn't cast y: struct"):
+    with pytest.raises(CorpusError, match=r"mixed: not a corpus adekd reads .*with one schema\): \S") as err:
         load_records(folder)
+    assert "\n" not in str(err.value)  # the Arrow schema dump is cut to one line (its wording varies)
 
 
 def test_labeled_jsonl_is_detected_whatever_its_first_line(tmp_path):
