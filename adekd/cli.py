@@ -447,7 +447,12 @@ def _add_label(sub: argparse._SubParsersAction) -> None:
     )
     add = label.add_argument
     add("--input", required=True, help="texts (one per line), JSONL, PubTator, records, SpERT JSON, dataset")
-    add("--output", required=True, metavar="DIR", help="silver dataset folder to write")
+    add(
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="silver dataset folder to write: new, empty, or an earlier `adekd label` output (rewritten)",
+    )
     add(
         "--teacher",
         choices=["local", "openai", "vllm"],
@@ -528,10 +533,14 @@ def _add_label(sub: argparse._SubParsersAction) -> None:
 def _run_label(args: argparse.Namespace) -> None:
     from dataclasses import fields
 
-    from adekd.teacher import LabelConfig, label
+    from adekd.teacher import LabelConfig, check_silver_output, label
     from adekd.teacher.backends import BackendError
     from adekd.teacher.cache import CacheError
 
+    try:  # before any teacher call: an --output that cannot be written must not cost a run
+        check_silver_output(args.output)
+    except ValueError as err:
+        raise CLIError(str(err)) from None
     price = None
     if args.price:
         try:

@@ -233,3 +233,95 @@ def test_a_run_where_everything_failed_keeps_its_failures_and_exits_2(tmp_path, 
         "failures.jsonl",
         "run_summary.json",
     ]
+
+
+def test_output_folder_with_user_files_is_refused_before_any_request(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    (tmp_path / "in.txt").write_text("Aspirin and rash.\n")
+    project = tmp_path / "silver"  # label_args writes to tmp_path/silver: here a user's project
+    (project / "data").mkdir(parents=True)
+    (project / "README.md").write_text("# mine\n")
+    (project / "data" / "mydata.parquet").write_bytes(b"PAR1 user data")
+    with FakeOpenAIServer() as server:
+        assert main(label_args(server, tmp_path, tmp_path / "in.txt")) == 2
+        assert server.received == []
+    error = capsys.readouterr().err
+    assert f"output folder {project} holds files adekd label did not write (README.md, data)" in error
+    assert "choose a new or empty folder" in error and "Traceback" not in error
+    assert (project / "README.md").read_text() == "# mine\n"
+    assert (project / "data" / "mydata.parquet").read_bytes() == b"PAR1 user data"
+    assert sorted(path.name for path in project.rglob("*")) == ["README.md", "data", "mydata.parquet"]
+
+
+def test_rerun_rewrites_its_own_silver_folder_and_keeps_files_a_user_added(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    (tmp_path / "in.txt").write_text("Aspirin and rash.\nWarfarin and bleeding.\n")
+    silver = tmp_path / "silver"
+    with FakeOpenAIServer() as server:
+        assert main(label_args(server, tmp_path, tmp_path / "in.txt")) == 0
+        (silver / "notes.txt").write_text("reviewed by me\n")
+        (silver / "data" / "extra.parquet").write_bytes(b"PAR1 mine")
+        (silver / "data" / "train-00000-of-00001.parquet").rename(
+            silver / "data" / "train-00000-of-00002.parquet"
+        )
+        (tmp_path / "in.txt").write_text("Aspirin and rash.\n")
+        assert main(label_args(server, tmp_path, tmp_path / "in.txt")) == 0
+        assert server.request_counts() == {"Aspirin and rash.": 1, "Warfarin and bleeding.": 1}  # cached
+    assert sorted(path.name for path in (silver / "data").iterdir()) == [
+        "extra.parquet",
+        "train-00000-of-00001.parquet",  # the stale shard of the first run is gone
+    ]
+    assert (silver / "notes.txt").read_text() == "reviewed by me\n"
+    assert datasets.load_dataset(str(silver))["train"]["text"] == ["Aspirin and rash."]
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("afile", "output folder {tmp}/afile is a file"),
+        ("afile/silver", "output folder {tmp}/afile/silver cannot be created: {tmp}/afile is a file"),
+    ],
+)
+def test_output_that_is_a_file_is_refused_before_any_request(tmp_path, capsys, monkeypatch, output, message):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    (tmp_path / "in.txt").write_text("Aspirin and rash.\n")
+    (tmp_path / "afile").write_text("keep me\n")
+    with FakeOpenAIServer() as server:
+        args = label_args(server, tmp_path, tmp_path / "in.txt")
+        args[args.index("--output") + 1] = str(tmp_path / output)
+        assert main(args) == 2
+        assert server.received == []
+    error = capsys.readouterr().err
+    assert message.format(tmp=tmp_path) in error and "Traceback" not in error
+    assert (tmp_path / "afile").read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize(
+    ("make_cache", "message"),
+    [
+        (lambda path: path.mkdir(), "is a folder; give the path of a cache file"),
+        (
+            lambda path: path.write_text('{"id": "a"}\n'),
+            "cannot be used as the answer cache (file is not a database)",
+        ),
+        (
+            lambda path: sqlite3.connect(path).execute("CREATE TABLE mine (x)").connection.commit(),
+            "is an SQLite database that adekd did not write",
+        ),
+    ],
+)
+def test_unusable_cache_is_a_one_line_error_before_any_request(
+    tmp_path, capsys, monkeypatch, make_cache, message
+):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    (tmp_path / "in.txt").write_text("Aspirin and rash.\n")
+    make_cache(tmp_path / "cache.sqlite")
+    with FakeOpenAIServer() as server:
+        assert main(label_args(server, tmp_path, tmp_path / "in.txt")) == 2
+        assert server.received == []
+    error = capsys.readouterr().err
+    assert f"--cache {tmp_path / 'cache.sqlite'}" in error and message in error
+    assert "Traceback" not in error and len(error.strip().splitlines()) == 1
+    if (tmp_path / "cache.sqlite").is_file() and message.startswith("is an SQLite"):
+        with sqlite3.connect(tmp_path / "cache.sqlite") as db:  # no adekd table was added to it
+            assert [name for (name,) in db.execute("SELECT name FROM sqlite_master")] == ["mine"]

@@ -10,7 +10,7 @@ from corpora_fixtures import pubtator_text, write_spert
 from teacher_server import FakeOpenAIServer
 
 from adekd.corpora import load_records
-from adekd.teacher import LabelConfig, label, read_inputs
+from adekd.teacher import LabelConfig, SilverOutputError, is_silver_folder, label, read_inputs
 
 
 @pytest.fixture
@@ -102,6 +102,15 @@ def test_limit_labels_only_the_first_inputs(server, tmp_path):
         ({"teacher": "local", "constrain_quotes": True}, "constrain_quotes needs a teacher that enforces"),
         ({"teacher": "vllm", "batch_api": True}, "the Batch API is OpenAI's"),
         ({"concurrency": 0}, "concurrency must be at least 1"),
+        ({"temperature": -1.0}, "temperature must be >= 0"),
+        ({"request_timeout": -5.0}, r"request_timeout \(--timeout\) must be above 0, got -5.0"),
+        ({"requests_per_minute": 0.0}, r"requests_per_minute \(--rpm\) must be above 0"),
+        (
+            {"model": "/no/such/model"},
+            "--model /no/such/model: no such file or folder, and not a Hub model id",
+        ),
+        ({"model": "teacher.gguf"}, "--model teacher.gguf: no such file or folder"),
+        ({"teacher": "vllm", "model": "./no-model"}, "--model ./no-model: no such file or folder"),
     ],
 )
 def test_impossible_settings_are_refused_before_anything_runs(tmp_path, overrides, message):
@@ -116,3 +125,25 @@ def test_label_inside_a_running_loop_points_at_label_async():
             label(["x"], LabelConfig(model="m"))
 
     asyncio.run(in_a_loop())
+
+
+def test_a_local_model_folder_without_a_model_is_named(tmp_path):
+    (tmp_path / "empty-model").mkdir()
+    with pytest.raises(ValueError, match="is a folder without a model \\(no config.json\\)"):
+        label(["x"], LabelConfig(model=str(tmp_path / "empty-model"), cache=str(tmp_path / "c.sqlite")))
+    LabelConfig(teacher="openai", model=str(tmp_path / "empty-model")).validate()  # a server's model name
+
+
+def test_save_refuses_a_folder_adekd_did_not_write_and_rewrites_its_own(server, tmp_path):
+    result = label(["Aspirin and rash."], config(server, tmp_path))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("# mine\n")
+    with pytest.raises(SilverOutputError, match="holds files adekd label did not write"):
+        result.save(project)
+    assert [path.name for path in project.iterdir()] == ["README.md"]
+    assert not is_silver_folder(project)
+    result.save(tmp_path / "silver")
+    assert is_silver_folder(tmp_path / "silver")
+    result.save(tmp_path / "silver")  # a rerun into its own output
+    assert len(datasets.load_dataset(str(tmp_path / "silver"))["train"]) == 1

@@ -21,7 +21,14 @@ from adekd.teacher.parsing import AnswerParseError, ParsedAnswer, parse_answer
 from adekd.teacher.prompts import BUILTIN_PROMPTS, Example, PromptError, PromptTemplate, load_prompt
 from adekd.teacher.run import LabelConfig, LabelRunResult, build_backend, label, label_async, read_inputs
 from adekd.teacher.schema import DrugAnswer, answer_schema, quote_choices
-from adekd.teacher.silver import SILVER_FEATURES, silver_dataset, write_silver
+from adekd.teacher.silver import (
+    SILVER_FEATURES,
+    SilverOutputError,
+    check_silver_output,
+    is_silver_folder,
+    silver_dataset,
+    write_silver,
+)
 
 __all__ = [
     "BUILTIN_PROMPTS",
@@ -43,13 +50,16 @@ __all__ = [
     "PromptTemplate",
     "RejectedQuote",
     "RequestError",
+    "SilverOutputError",
     "TransientError",
     "align_answer",
     "answer_schema",
     "build_backend",
     "cache_key",
+    "check_silver_output",
     "default_cache_path",
     "find_quote",
+    "is_silver_folder",
     "label",
     "label_async",
     "load_prompt",

@@ -181,11 +181,44 @@ class LabelConfig:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
         if not 0.0 < self.fuzzy_threshold <= 1.0:
             raise ValueError(f"fuzzy_threshold must be in (0, 1], got {self.fuzzy_threshold}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0 (0: greedy), got {self.temperature}")
+        for name in ("retry_initial_delay", "retry_max_delay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 seconds, got {getattr(self, name)}")
+        flags = {"request_timeout": "--timeout", "batch_poll_interval": "--batch-poll-interval",
+                 "requests_per_minute": "--rpm", "tokens_per_minute": "--tpm"}  # fmt: skip
+        for name, flag in flags.items():
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ValueError(f"{name} ({flag}) must be above 0, got {getattr(self, name)}")
         self.resolved_model()
+        self._check_local_model()
         if self.resolved_structured() == "none" and self.constrain_quotes:
             raise ValueError("constrain_quotes needs a teacher that enforces the schema (openai or vllm)")
         if self.batch_api and self.teacher != "openai":
             raise ValueError("the Batch API is OpenAI's: use it with teacher='openai'")
+
+    def _check_local_model(self) -> None:
+        """A model loaded in this process that names a path which does not exist (or a folder with no
+        model) fails here, in one line, instead of as a tokenizer error from transformers or vLLM
+        when the backend starts."""
+        if self.transport not in ("transformers", "vllm") or not self.model:
+            return
+        if os.path.isdir(self.model) and not os.path.isfile(os.path.join(self.model, "config.json")):
+            raise ValueError(f"--model {self.model} is a folder without a model (no config.json)")
+        if os.path.exists(self.model):
+            return
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
+
+        try:
+            validate_repo_id(self.model)
+        except HFValidationError:
+            is_hub_id = False
+        else:
+            is_hub_id = not self.model.endswith(".gguf")  # a GGUF is read from a local file
+        if not is_hub_id:
+            raise ValueError(f"--model {self.model}: no such file or folder, and not a Hub model id")
 
     def decoding(self, max_tokens: int | None = None) -> dict[str, Any]:
         """The decoding parameters recorded with each label (and part of its cache key)."""

@@ -10,6 +10,10 @@ Folder layout (``load_dataset(folder)`` reads it; the card's ``configs`` point i
 
 ``failures.jsonl`` is itself a valid ``--input`` for a retry run (a JSONL of texts with ids). A run
 that labeled nothing writes only the last two files.
+
+A rerun rewrites a silver folder in place (the answers come from the cache), but a folder is only
+written when it is new, empty or a silver folder adekd wrote (:func:`check_silver_output`): an
+``--output`` pointed at a project folder must never replace its README or delete its data.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +35,13 @@ logger = logging.getLogger(__name__)
 FAILURES_FILE = "failures.jsonl"
 SUMMARY_FILE = "run_summary.json"
 CARD_FILE = "README.md"
+_SHARD = re.compile(r"train-\d{5}-of-\d{5}\.parquet")
+"""The shards :func:`write_silver` writes (``hub.write_parquet_shards`` names); only these are replaced."""
+
+
+class SilverOutputError(ValueError):
+    """The output folder holds files adekd did not write; writing there could destroy them."""
+
 
 _MATCH = {"status": datasets.Value("string"), "similarity": datasets.Value("float32")}
 SILVER_FEATURES = datasets.Features(
@@ -90,6 +102,41 @@ def silver_dataset(records: Iterable[Record], task: Any = None) -> datasets.Data
     return records_to_dataset(records, features=SILVER_FEATURES, task=task)
 
 
+def is_silver_folder(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds the ``run_summary.json`` of an adekd labeling run (teacher and counts)."""
+    try:
+        summary = json.loads((Path(folder) / SUMMARY_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(summary, dict) and all(
+        isinstance(summary.get(key), dict) for key in ("teacher", "counts")
+    )
+
+
+def check_silver_output(output_dir: str | os.PathLike) -> None:
+    """Raise :class:`SilverOutputError` unless ``output_dir`` may be written as a silver folder.
+
+    Writable: a path that does not exist yet, an empty folder, a silver folder adekd wrote (a rerun
+    rewrites it; the answers come from the cache) or a folder holding only ``failures.jsonl`` (what
+    a run that failed on every text leaves). Call it before labeling, so a refused folder costs no
+    teacher call.
+    """
+    folder = Path(output_dir)
+    existing = next((parent for parent in (folder, *folder.parents) if parent.exists()), None)
+    if existing is not None and not existing.is_dir():
+        what = "is a file" if existing == folder else f"cannot be created: {existing} is a file"
+        raise SilverOutputError(f"output folder {folder} {what}; choose a folder path")
+    if existing != folder or is_silver_folder(folder):
+        return
+    foreign = sorted(entry.name for entry in folder.iterdir() if entry.name != FAILURES_FILE)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise SilverOutputError(
+            f"output folder {folder} holds files adekd label did not write ({shown}); writing the "
+            "silver dataset there would replace or mix with them: choose a new or empty folder"
+        )
+
+
 def write_silver(
     output_dir: str | os.PathLike,
     records: Iterable[Record],
@@ -98,16 +145,21 @@ def write_silver(
 ) -> Path:
     """Write the silver folder (see the module docstring); replaces the files a previous run wrote.
 
-    Without any record only ``failures.jsonl`` and ``run_summary.json`` are written: ``datasets``
-    cannot load an empty split, so the folder does not pretend to be a dataset.
+    Refuses (:class:`SilverOutputError`) a folder :func:`check_silver_output` refuses; in an earlier
+    silver folder only adekd's own files (card, ``data/train-*-of-*`` shards) are replaced, so
+    files a user added there are kept. Without any record only ``failures.jsonl`` and
+    ``run_summary.json`` are written: ``datasets`` cannot load an empty split, so the folder does
+    not pretend to be a dataset.
     """
     from huggingface_hub import DatasetCard, DatasetCardData
 
     from adekd.hub import DATA_DIR, write_parquet_shards
 
     folder = Path(output_dir)
+    check_silver_output(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in (*(folder / DATA_DIR).glob("*.parquet"), folder / CARD_FILE):
+    shards = [path for path in (folder / DATA_DIR).glob("*.parquet") if _SHARD.fullmatch(path.name)]
+    for stale in (*shards, folder / CARD_FILE):
         stale.unlink(missing_ok=True)
     write_jsonl(failures, folder / FAILURES_FILE)  # type: ignore[arg-type]
     (folder / SUMMARY_FILE).write_text(
