@@ -29,6 +29,28 @@ def _score(text: str) -> float:
     return value
 
 
+def _check_output_file(flag: str, path: str) -> None:
+    """Refuse an output file path that cannot be written (a folder, a path under a file) before any
+    long work, naming the flag: otherwise it fails at the very end with a traceback."""
+    from adekd.records import check_output_file
+
+    try:
+        check_output_file(path)
+    except OSError as err:
+        raise CLIError(f"{flag} {path}: {err}") from None
+
+
+def _write_text(flag: str, path: str, text: str) -> None:
+    """Write an output file (parent folders created), naming the flag if it fails."""
+    from pathlib import Path
+
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise CLIError(f"{flag} {path}: {err}") from None
+
+
 def _add_corpus(sub: argparse._SubParsersAction) -> None:
     corpus = sub.add_parser("corpus", help="inspect corpora")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True)
@@ -59,6 +81,8 @@ def _run_corpus_stats(args: argparse.Namespace) -> None:
     from adekd.records import RecordError
     from adekd.tasks import TaskError, load_task
 
+    if args.json_out:
+        _check_output_file("--json", args.json_out)
     try:
         task = load_task(args.task) if args.task else None
         kind = detect_source(args.path)
@@ -81,9 +105,8 @@ def _run_corpus_stats(args: argparse.Namespace) -> None:
     if args.json_out:
         extra = {"task": task.name} if task is not None else {}
         extra |= {"conversion": conversion} if conversion is not None else {}
-        with open(args.json_out, "w", encoding="utf-8") as handle:
-            json.dump({"source": str(args.path), "kind": kind, **counts, **extra}, handle, indent=2)
-            handle.write("\n")
+        summary = {"source": str(args.path), "kind": kind, **counts, **extra}
+        _write_text("--json", args.json_out, json.dumps(summary, indent=2) + "\n")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -118,13 +141,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 def _run_evaluate(args: argparse.Namespace) -> None:
     import json
-    from pathlib import Path
 
     from adekd.corpora import load_records
     from adekd.metrics import format_table, score
     from adekd.tasks import TaskError, load_task
     from adekd.tasks.words import TaskWords
 
+    if args.output:
+        _check_output_file("--output", args.output)
     try:
         task = load_task(args.task) if args.task else None
     except TaskError as err:
@@ -145,10 +169,8 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     if args.output:
         named = {"task": task.name} if task is not None else {}
         results = {"predictions": args.predictions, "references": args.references, **named, **results}
-        output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        logging.getLogger("adekd.cli").info("wrote %s", output)
+        _write_text("--output", args.output, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        logging.getLogger("adekd.cli").info("wrote %s", args.output)
 
 
 def _add_publish(sub: argparse._SubParsersAction) -> None:
@@ -264,8 +286,13 @@ def _add_student(sub: argparse._SubParsersAction) -> None:
 
 def _run_student_init(args: argparse.Namespace) -> None:
     from adekd.modeling import init_student
+    from adekd.modeling.student import check_new_student_folder
     from adekd.tasks import TaskError, load_task
 
+    try:
+        check_new_student_folder(args.output)
+    except OSError as err:
+        raise CLIError(f"--output {err}") from None
     try:
         task = load_task(args.task)
     except TaskError as err:
@@ -342,11 +369,24 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
 def _run_extract(args: argparse.Namespace) -> None:
     from adekd.corpora import CorpusError, DrugLexicon
     from adekd.modeling import extract_file
+    from adekd.modeling.pipeline_adekd import check_device, check_student_folder, load_pipeline
 
     if args.batch_size < 1:
         raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.dtype == "int8" and args.device and args.device.split(":")[0] != "cpu":
         raise CLIError(f"--dtype int8 runs on CPU only, not on --device {args.device} (use bfloat16 there)")
+    try:
+        check_device(args.device)
+    except ValueError as err:  # "device 'cuda:0' cannot be used: ..."
+        raise CLIError(f"--{err}") from None
+    try:
+        check_student_folder(args.model)
+    except (OSError, ValueError) as err:  # the message starts with the path
+        raise CLIError(f"--model {err}") from None
+    if args.shard_size is None:
+        _check_output_file("--output", args.output)
+        if os.path.abspath(args.output) == os.path.abspath(args.input):
+            raise CLIError(f"--output {args.output} would overwrite the input")
     try:
         lexicon = DrugLexicon.from_file(args.lexicon) if args.lexicon else None
     except CorpusError as err:
@@ -357,8 +397,12 @@ def _run_extract(args: argparse.Namespace) -> None:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise CLIError("several processes would write one --output file; add --shard-size to share shards")
     try:
+        pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype)
+    except (OSError, ValueError) as err:
+        raise CLIError(f"--model {args.model}: {err}") from None
+    try:
         count = extract_file(
-            args.model,
+            pipe,
             args.input,
             args.output,
             split_sentences=args.split_sentences or None,
@@ -369,15 +413,24 @@ def _run_extract(args: argparse.Namespace) -> None:
             ade_threshold=args.ade_threshold,
             max_length=args.max_length,
             stride=args.stride,
-            device=args.device,
-            dtype=args.dtype,
             progress=True,
         )
     except OSError as err:
-        raise CLIError(f"--model {args.model}: {err}") from None
+        raise _extract_os_error(args, err) from None
     except (TypeError, ValueError) as err:  # CorpusError and bad records name the file, line or record
         raise CLIError(f"--input {args.input}: {err}") from None
     logging.getLogger("adekd.cli").info("wrote %d records to %s", count, args.output)
+
+
+def _extract_os_error(args: argparse.Namespace, err: OSError) -> CLIError:
+    """The flag an OS error of a running extraction is about, from the file it names: --output (the
+    file, its .tmp, a shard), --model (a file of the student folder), else --input."""
+    names = [os.path.abspath(name) for name in (err.filename, err.filename2) if isinstance(name, str)]
+    for flag, path in (("--output", args.output), ("--model", args.model)):
+        root = os.path.abspath(path)
+        if any(name in (root, f"{root}.tmp") or name.startswith(root + os.sep) for name in names):
+            return CLIError(f"{flag} {path}: {err}")
+    return CLIError(f"--input {args.input}: {err}")
 
 
 def _run_extract_sharded(args: argparse.Namespace, lexicon: object) -> None:
@@ -403,7 +456,7 @@ def _run_extract_sharded(args: argparse.Namespace, lexicon: object) -> None:
     except ShardingError as err:
         raise CLIError(str(err)) from None
     except OSError as err:
-        raise CLIError(f"--model {args.model}: {err}") from None
+        raise _extract_os_error(args, err) from None
     except (TypeError, ValueError) as err:
         raise CLIError(f"--input {args.input}: {err}") from None
     if manifest is not None:

@@ -300,9 +300,28 @@ def read_jsonl(
     return records
 
 
+def check_output_file(path: str | os.PathLike) -> None:
+    """Refuse a file path that cannot be written, before any work: an existing folder, or a path under
+    a file (missing parent folders are fine: writers create them). Otherwise the error comes at the
+    very end, when a long run renames its finished output into place."""
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a folder; give a file name")
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise NotADirectoryError(f"{path} cannot be created: {parent} is a file, not a folder")
+
+
 def write_jsonl(records: Iterable[Record], path: str | os.PathLike) -> int:
-    """Write records as JSONL (UTF-8, one per line) atomically; returns the count written."""
+    """Write records as JSONL (UTF-8, one per line) atomically; returns the count written.
+
+    The path is checked (:func:`check_output_file`) before the first record is read from ``records``.
+    A run cut short leaves what it wrote in ``PATH.tmp``; a failed final rename removes it.
+    """
     path = os.fspath(path)
+    check_output_file(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp"
     count = 0
@@ -310,5 +329,9 @@ def write_jsonl(records: Iterable[Record], path: str | os.PathLike) -> int:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        os.remove(tmp)
+        raise
     return count

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -293,6 +294,7 @@ def warm_student(system: str, work_dir: Path, steps: int, seed: int = 0) -> Path
         (student_dir / "warm.json").write_text(json.dumps({"from": "drug_centric", "steps": steps}))
         return student_dir
     torch.set_num_threads(1)
+    shutil.rmtree(student_dir, ignore_errors=True)  # a run cut short before warm.json: start it again
     init_student(student_dir, "minilm", **SYSTEMS[system])
     model = AdeStudentForExtraction.from_pretrained(student_dir)
     collate = AdeDataCollator(AdeStudentProcessor.from_pretrained(student_dir))

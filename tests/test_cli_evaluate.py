@@ -217,3 +217,22 @@ def test_evaluate_with_a_task_reads_its_pubtator_gold_and_names_the_rows_in_its_
     assert metrics["num_gold"] == 0 and "task" not in metrics
     assert adekd_main([*argv, "--task", "nope"]) == 2
     assert "--task: task 'nope' is neither a built-in task" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_an_output_folder_or_a_path_under_a_file_before_scoring(files, tmp_path, capsys):
+    gold, pred = files
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    scoring = ["evaluate", "--predictions", str(pred), "--references", str(tmp_path / "missing.jsonl")]
+    # the references are missing too: the --output check comes first, before any loading
+    assert adekd_main([*scoring, "--output", str(taken)]) == 2
+    error = capsys.readouterr().err
+    assert error.strip().splitlines() == [
+        f"adekd evaluate: error: --output {taken}: {taken} is a folder; give a file name"
+    ]
+    assert adekd_main([*scoring, "--output", str(gold / "results.json")]) == 2
+    error = capsys.readouterr().err
+    assert f"--output {gold / 'results.json'}: " in error and f"{gold} is a file, not a folder" in error
+    scored = ["evaluate", "--predictions", str(pred), "--references", str(gold)]
+    assert adekd_main([*scored, "--output", str(tmp_path / "new" / "results.json")]) == 0
+    assert "strict_f1" in json.loads((tmp_path / "new" / "results.json").read_text())

@@ -65,3 +65,19 @@ def test_stats_on_the_real_ade_corpus(shared_data, tmp_path):
         16695,
     )
     assert "relations          6,821" in result.stdout
+
+
+def test_json_output_that_is_a_folder_is_refused_before_reading_and_a_new_folder_is_made(tmp_path, capsys):
+    from adekd.cli import main
+
+    folder = write_ade_corpus(tmp_path / "ade")
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    # the corpus path is missing too: the --json check comes first, before any reading
+    assert main(["corpus", "stats", str(tmp_path / "missing"), "--json", str(taken)]) == 2
+    error = capsys.readouterr().err
+    assert error.strip().splitlines() == [
+        f"adekd corpus: error: --json {taken}: {taken} is a folder; give a file name"
+    ]
+    assert main(["corpus", "stats", str(folder), "--json", str(tmp_path / "new" / "stats.json")]) == 0
+    assert json.loads((tmp_path / "new" / "stats.json").read_text())["records"] == 7

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from pathlib import Path
 
 import pytest
+import torch
 from student_support import RECORDS, one_thread, tiny_encoder
 from transformers import AutoModel, AutoTokenizer
 
@@ -195,3 +198,120 @@ def test_extract_names_a_missing_model_or_an_output_over_the_input(tmp_path, tin
         == 2
     )
     assert "would overwrite the input" in capsys.readouterr().err
+
+
+def test_student_init_refuses_a_folder_that_holds_files_or_a_student_as_encoder(tmp_path, capsys):
+    encoder = tiny_encoder(tmp_path / "encoder")
+    capsys.readouterr()
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    (trained / "metrics.json").write_text('{"strict_f1": 0.8}\n', encoding="utf-8")
+    (trained / "model.safetensors").write_bytes(b"trained weights")
+    init = ["student", "init", "--encoder", str(encoder), "--output"]
+    assert main([*init, str(trained)]) == 2
+    error = capsys.readouterr().err
+    assert error.strip().splitlines() == [
+        f"adekd student: error: --output {trained} already holds a trained student (metrics.json, "
+        "model.safetensors); choose a new or empty folder, or remove it first"
+    ]
+    assert (trained / "model.safetensors").read_bytes() == b"trained weights"
+    afile = tmp_path / "afile"
+    afile.write_text("x", encoding="utf-8")
+    assert main([*init, str(afile)]) == 2
+    assert f"error: --output {afile} is a file, not a folder" in capsys.readouterr().err
+    assert main([*init, str(afile / "sub")]) == 2
+    assert f"error: --output {afile / 'sub'} cannot be created: {afile} is a file" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / ".DS_Store").write_text("", encoding="utf-8")
+    assert main([*init, str(empty)]) == 0  # an empty folder (hidden files aside) is fine
+    capsys.readouterr()
+    assert main(["student", "init", "--encoder", str(empty), "--output", str(tmp_path / "s2")]) == 2
+    error = capsys.readouterr().err
+    assert f"--encoder {empty}: {empty} is an adekd student, not an encoder" in error
+    assert f"`adekd train --init {empty}`" in error and "Traceback" not in error
+    assert not (tmp_path / "s2").exists()
+
+
+def _extract_args(model, source, output, *extra) -> list[str]:
+    return ["extract", "--model", str(model), "--input", str(source), "--output", str(output), *extra]
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("nonsense", "--device 'nonsense' is not a torch device; use e.g. cpu, cuda, cuda:1 or mps"),
+        pytest.param(
+            "cuda:0",
+            "--device 'cuda:0' cannot be used: no GPU is available to this torch",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is available"),
+        ),
+    ],
+)
+def test_extract_names_a_device_torch_cannot_use(tiny_trained_student, tmp_path, capsys, device, message):
+    source = tmp_path / "in.txt"
+    source.write_text("text\n", encoding="utf-8")
+    for shards in ([], ["--shard-size", "2"]):
+        assert (
+            main(_extract_args(tiny_trained_student, source, tmp_path / "o", "--device", device, *shards))
+            == 2
+        )
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"adekd extract: error: {message}")
+        assert not (tmp_path / "o").exists()
+
+
+def test_extract_checks_output_and_model_before_loading_and_names_the_flag(
+    tiny_trained_student, tmp_path, capsys
+):
+    source = tmp_path / "in.txt"
+    source.write_text("text\n", encoding="utf-8")
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    assert main(_extract_args(tiny_trained_student, source, taken)) == 2
+    assert f"error: --output {taken}: {taken} is a folder; give a file name" in capsys.readouterr().err
+    assert not (tmp_path / "taken.tmp").exists()
+    assert main(_extract_args(tiny_trained_student, source, source / "o.jsonl")) == 2
+    assert f"error: --output {source / 'o.jsonl'}: " in capsys.readouterr().err
+    not_a_student = tmp_path / "not-a-student"
+    not_a_student.mkdir()
+    assert main(_extract_args(not_a_student, source, tmp_path / "o.jsonl")) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"adekd extract: error: --model {not_a_student} is not an adekd student folder: it has no config.json"
+    ]
+    encoder = tiny_encoder(tmp_path / "encoder")
+    assert main(_extract_args(encoder, source, tmp_path / "o.jsonl", "--shard-size", "2")) == 2
+    assert f"--model {encoder} is not an adekd student: its config.json has model_type 'bert'" in (
+        capsys.readouterr().err
+    )
+    assert main(_extract_args(source, source.with_suffix(".md"), tmp_path / "o.jsonl")) == 2
+    assert f"--model {source} is a file, not a student folder" in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+class _FolderAtOutput:
+    """A drug lexicon that, while the extraction runs, puts a folder where the output will be renamed to:
+    the final rename fails although the output was checked at the start."""
+
+    def __init__(self, output: Path):
+        self.output = output
+
+    def find(self, text: str) -> list[dict]:
+        self.output.mkdir(exist_ok=True)
+        return []
+
+
+def test_a_failed_final_rename_names_output_and_removes_the_temp_file(tiny_trained_student, tmp_path):
+    from adekd.cli import _extract_os_error
+    from adekd.modeling import extract_file
+
+    source = tmp_path / "in.txt"
+    source.write_text(RECORDS[0]["text"] + "\n", encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    with pytest.raises(OSError) as failure:
+        extract_file(str(tiny_trained_student), source, output, drug_lexicon=_FolderAtOutput(output))
+    assert output.is_dir() and not (tmp_path / "out.jsonl.tmp").exists()
+    args = argparse.Namespace(output=str(output), model=str(tiny_trained_student), input=str(source))
+    assert str(_extract_os_error(args, failure.value)).startswith(f"--output {output}: ")
+    unreadable = OSError(13, "Permission denied", str(source))
+    assert str(_extract_os_error(args, unreadable)).startswith(f"--input {source}: ")

@@ -84,6 +84,12 @@ def test_missing_shard_file_is_redone(tmp_path, student, reference):
     assert manifest["num_records"] == 53 and read_shards(tmp_path / "out") == expected
 
 
+def test_an_output_under_a_file_is_refused_before_any_shard(tmp_path, student):
+    texts = write_texts(tmp_path / "texts.txt", 3)
+    with pytest.raises(ShardingError, match=rf"^--output {tmp_path}/texts.txt/out cannot be created: "):
+        extract_sharded(str(student), texts, texts / "out", shard_size=2)
+
+
 @pytest.mark.slow
 def test_killed_extraction_resumes_by_shard(tmp_path, student):
     texts = write_texts(tmp_path / "texts.txt", 1500)

@@ -371,3 +371,51 @@ def test_saved_folder_loads_with_trust_remote_code_where_adekd_is_absent(tiny_tr
         (0, "pancytopenia"),
         (1, "hemorrhagic cystitis"),
     }
+
+
+# --- argument checks of load_pipeline ---------------------------------------------------------------
+
+
+def test_load_pipeline_refuses_a_device_torch_cannot_use(encoder_dir, tmp_path):
+    from adekd.modeling import init_student, load_pipeline
+    from adekd.modeling.pipeline_adekd import check_device
+
+    folder = str(init_student(tmp_path / "student", encoder_dir))
+    for device in (None, "cpu", torch.device("cpu"), -1):
+        check_device(device)
+    assert load_pipeline(folder, device="cpu").device == torch.device("cpu")
+    with pytest.raises(ValueError, match=r"^device 'nonsense' is not a torch device; use e\.g\. cpu"):
+        load_pipeline(folder, device="nonsense")
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        with pytest.raises(
+            ValueError, match=rf"^device 'cuda:{count}' cannot be used: this machine has {count} GPU"
+        ):
+            load_pipeline(folder, device=f"cuda:{count}")
+    else:
+        with pytest.raises(
+            ValueError, match=r"^device 'cuda:0' cannot be used: no GPU is available to this torch"
+        ):
+            load_pipeline(folder, device="cuda:0")
+
+
+def test_load_pipeline_names_a_path_that_holds_no_student(encoder_dir, tmp_path):
+    from adekd.modeling import load_pipeline
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    cases = [
+        (tmp_path / "empty", ValueError, "is not an adekd student folder: it has no config.json"),
+        (tmp_path / "afile", NotADirectoryError, "is a file, not a student folder"),
+        (tmp_path / "missing", FileNotFoundError, ": no such model folder"),
+        (
+            encoder_dir,
+            ValueError,
+            "is not an adekd student: its config.json has model_type 'bert', not 'adekd_student' "
+            "(make one with `adekd train`)",
+        ),
+    ]
+    for path, error, message in cases:
+        with pytest.raises(error) as raised:
+            load_pipeline(str(path))
+        assert str(raised.value) == f"{path}{'' if message.startswith(':') else ' '}{message}"

@@ -17,9 +17,10 @@ from typing import Any
 
 import torch
 from tqdm.auto import tqdm
-from transformers import Pipeline, PreTrainedModel, pipeline
+from transformers import Pipeline, PretrainedConfig, PreTrainedModel, pipeline
 from transformers.pipelines.base import ChunkPipeline
 
+from .configuration_adekd import AdeStudentConfig
 from .processing_adekd import AdeStudentProcessor
 
 logger = logging.getLogger(__name__)
@@ -238,8 +239,9 @@ def load_pipeline(
         return model  # type: ignore[return-value]
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
-    if isinstance(model, str) and not os.path.isdir(model) and (os.sep in model[:1] or model.startswith(".")):
-        raise FileNotFoundError(f"{model}: no such model folder")
+    if isinstance(model, str):
+        check_student_folder(model)
+    check_device(device)
     if tokenizer is None and not isinstance(model, str):
         tokenizer = getattr(model, "name_or_path", None) or None
         if tokenizer is None:
@@ -250,6 +252,51 @@ def load_pipeline(
         return pipe
     extra = {} if dtype is None else {"dtype": dtype}
     return pipeline(TASK, model=model, tokenizer=tokenizer, device=device, **extra)
+
+
+def check_student_folder(model: str) -> None:
+    """Refuse a local path that holds no adekd student, before any weights load: transformers would
+    say "Unrecognized model" or fail deep inside loading. Hub ids are left to transformers."""
+    if os.path.isfile(model):
+        raise NotADirectoryError(f"{model} is a file, not a student folder")
+    if not os.path.isdir(model):
+        if os.sep in model[:1] or model.startswith("."):
+            raise FileNotFoundError(f"{model}: no such model folder")
+        return
+    if not os.path.isfile(os.path.join(model, "config.json")):
+        raise ValueError(f"{model} is not an adekd student folder: it has no config.json")
+    model_type = PretrainedConfig.get_config_dict(model)[0].get("model_type")
+    if model_type != AdeStudentConfig.model_type:
+        raise ValueError(
+            f"{model} is not an adekd student: its config.json has model_type {model_type!r}, not "
+            f"{AdeStudentConfig.model_type!r} (make one with `adekd train`)"
+        )
+
+
+def check_device(device: int | str | torch.device | None) -> None:
+    """Refuse a device this torch cannot use, before any model loads: torch's own errors (a
+    RuntimeError for a misspelt name, an AssertionError for ``cuda`` on a CPU-only build) come late
+    and do not say which argument was wrong. An integer is transformers' accelerator index (-1: CPU).
+    Messages start with ``device <value>``."""
+    if device is None or isinstance(device, int):
+        return
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device {str(device)!r} is not a torch device; use e.g. cpu, cuda, cuda:1 or mps"
+        ) from None
+    if parsed.type == "cpu":
+        return
+    backend = getattr(torch, parsed.type, None)
+    what = "GPU" if parsed.type == "cuda" else f"{parsed.type} device"
+    refused = f"device {str(device)!r} cannot be used"
+    is_available = getattr(backend, "is_available", None)
+    if is_available is not None and not is_available():
+        raise ValueError(f"{refused}: no {what} is available to this torch ({torch.__version__})")
+    device_count = getattr(backend, "device_count", None)
+    if parsed.index is not None and device_count is not None and parsed.index >= device_count():
+        raise ValueError(f"{refused}: this machine has {device_count()} {what}(s), numbered from 0")
 
 
 def check_threshold(name: str, value: float) -> float:

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from adekd.records import write_jsonl
+from adekd.records import check_output_file, write_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +210,11 @@ def extract_sharded(
     output = Path(output_dir)
     if output.exists() and not output.is_dir():
         raise ShardingError(f"--output {output} is a file; sharded output needs a folder")
+    if not output.exists():
+        try:
+            check_output_file(output)  # no file among its parents
+        except OSError as err:
+            raise ShardingError(f"--output {err}") from None
     options = {
         "split_sentences": split_sentences,
         "keep_drugs": keep_drugs,

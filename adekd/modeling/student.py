@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, PretrainedConfig
 
 from adekd.corpora import detect_source, iter_texts, load_records
+from adekd.modeling.configuration_adekd import AdeStudentConfig
 from adekd.modeling.modeling_adekd import AdeStudentForExtraction
 from adekd.modeling.pipeline_adekd import iter_extract
-from adekd.records import write_jsonl
+from adekd.records import check_output_file, write_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,27 @@ def resolve_encoder(name_or_path: str | os.PathLike | None = None) -> str:
     return os.fspath(name_or_path)
 
 
+def check_new_student_folder(output_dir: str | os.PathLike) -> Path:
+    """``output_dir`` if a new student may be written there: a new or empty folder (hidden files do
+    not count). A folder holding files is refused, before the encoder loads: new weights would sit
+    beside another run's ``metrics.json`` and ``training_config.json``, and ``adekd publish`` would
+    present those scores with untrained weights."""
+    output = Path(output_dir)
+    if output.exists() and not output.is_dir():
+        raise NotADirectoryError(f"{output} is a file, not a folder")
+    if not output.exists():
+        check_output_file(output)  # no file among its parents
+        return output
+    present = sorted(name for name in os.listdir(output) if not name.startswith("."))
+    if present:
+        held = "a trained student" if "metrics.json" in present else "files"
+        shown = ", ".join(present[:4]) + (f" and {len(present) - 4} more" if len(present) > 4 else "")
+        raise FileExistsError(
+            f"{output} already holds {held} ({shown}); choose a new or empty folder, or remove it first"
+        )
+    return output
+
+
 def init_student(
     output_dir: str | os.PathLike,
     encoder: str | os.PathLike | None = None,
@@ -49,7 +71,8 @@ def init_student(
     """Write an untrained student (pretrained encoder, random heads) and its tokenizer to ``output_dir``.
 
     Args:
-        output_dir: folder to write; created if missing.
+        output_dir: folder to write: created if missing, refused if it holds files
+            (:func:`check_new_student_folder`).
         encoder: a BERT-family checkpoint (path or Hub id), ``"minilm"`` for the packaged offline
             encoder, or None for :data:`DEFAULT_ENCODER`.
         task: the task it will extract (a built-in name, a task spec file or a ``TaskSpec``; None
@@ -63,16 +86,23 @@ def init_student(
     """
     from adekd.tasks import load_task
 
+    output = check_new_student_folder(output_dir)
     config_kwargs = {**load_task(task).type_names(), **config_kwargs}
     source = resolve_encoder(encoder)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
+        encoder_config = PretrainedConfig.get_config_dict(source)[0]
     except OSError as err:
         raise OSError(
             f"cannot load encoder {source!r} ({err}); offline, use encoder='minilm' for the packaged MiniLM"
         ) from err
+    if encoder_config.get("model_type") == AdeStudentConfig.model_type:
+        raise ValueError(
+            f"{source} is an adekd student, not an encoder: to start training from it, use "
+            f"`adekd train --init {source}`; for a new student give its encoder "
+            f"({encoder_config.get('encoder_name_or_path') or 'minilm'})"
+        )
     model = AdeStudentForExtraction.from_encoder(source, tokenizer=tokenizer, **config_kwargs)
-    output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output)
     tokenizer.save_pretrained(output)
@@ -108,7 +138,8 @@ def extract_file(
     """Run a student over any source :func:`iter_input_records` reads; write JSONL records in input order.
 
     ``extract_kwargs`` go to :func:`adekd.iter_extract` (``batch_size``, ``drug_lexicon``, thresholds,
-    ``device``, ``dtype``, ...). Returns the number of records written. Records stream into
+    ``device``, ``dtype``, ...). Returns the number of records written. An output path that cannot be
+    written (a folder, a path under a file) is refused before the model loads. Records stream into
     ``OUTPUT.tmp``, renamed to ``output_path`` at the end: a failed run never leaves a truncated
     file under the real name, and what was finished stays in ``OUTPUT.tmp``.
     """
