@@ -318,7 +318,8 @@ def write_jsonl(records: Iterable[Record], path: str | os.PathLike) -> int:
     """Write records as JSONL (UTF-8, one per line) atomically; returns the count written.
 
     The path is checked (:func:`check_output_file`) before the first record is read from ``records``.
-    A run cut short leaves what it wrote in ``PATH.tmp``; a failed final rename removes it.
+    A run cut short leaves what it wrote in ``PATH.tmp``; so does a failed final rename, whose error
+    says so: the records are never thrown away.
     """
     path = os.fspath(path)
     check_output_file(path)
@@ -331,7 +332,8 @@ def write_jsonl(records: Iterable[Record], path: str | os.PathLike) -> int:
             count += 1
     try:
         os.replace(tmp, path)
-    except OSError:
-        os.remove(tmp)
-        raise
+    except OSError as err:
+        kept = OSError(err.errno, f"{err.strerror}; the {count} records written are kept in {tmp}")
+        kept.filename = path
+        raise kept from err
     return count

@@ -301,7 +301,7 @@ class _FolderAtOutput:
         return []
 
 
-def test_a_failed_final_rename_names_output_and_removes_the_temp_file(tiny_trained_student, tmp_path):
+def test_a_failed_final_rename_names_output_and_keeps_the_records(tiny_trained_student, tmp_path):
     from adekd.cli import _extract_os_error
     from adekd.modeling import extract_file
 
@@ -310,7 +310,9 @@ def test_a_failed_final_rename_names_output_and_removes_the_temp_file(tiny_train
     output = tmp_path / "out.jsonl"
     with pytest.raises(OSError) as failure:
         extract_file(str(tiny_trained_student), source, output, drug_lexicon=_FolderAtOutput(output))
-    assert output.is_dir() and not (tmp_path / "out.jsonl.tmp").exists()
+    kept = tmp_path / "out.jsonl.tmp"
+    assert output.is_dir() and len(kept.read_text().splitlines()) == 1  # the finished work is not lost
+    assert f"the 1 records written are kept in {kept}" in str(failure.value)
     args = argparse.Namespace(output=str(output), model=str(tiny_trained_student), input=str(source))
     assert str(_extract_os_error(args, failure.value)).startswith(f"--output {output}: ")
     unreadable = OSError(13, "Permission denied", str(source))
