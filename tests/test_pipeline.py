@@ -73,6 +73,9 @@ def test_drug_lexicon_supplies_the_drugs(pipe):
     out = check(pipe(RECORDS[1]["text"], drug_lexicon=lexicon))
     assert [d["text"] for d in out["drugs"]] == ["cyclophosphamide"]
     assert pairs(out) == {("cyclophosphamide", "hemorrhagic cystitis")}
+    # the lexicon alone: where it finds no drug the tagger is not asked (it finds two here)
+    assert len(pipe(RECORDS[1]["text"])["drugs"]) == 2
+    assert pipe(RECORDS[1]["text"], drug_lexicon=DrugLexicon())["drugs"] == []
 
 
 def test_thresholds_drop_low_scoring_spans(pipe):

@@ -65,8 +65,9 @@ def to_extraction_input(
     """Validate one input (a text or a record dict) with the drugs to condition on, if any.
 
     A record's non-empty ``drugs`` are used as given; an empty or missing list means the student
-    (or ``drug_lexicon``, an object with ``find(text) -> spans``) finds them. Raises ``TypeError`` or
-    ``ValueError`` naming the input's position.
+    finds them, or ``drug_lexicon`` (an object with ``find(text) -> spans``) alone when given: a text
+    it finds no drug in has none, so an output never mixes dictionary and tagger drugs without saying
+    which is which. Raises ``TypeError`` or ``ValueError`` naming the input's position.
     """
     where = "input" if position is None else f"input {position}"
     extra: dict[str, Any] = {}
@@ -94,7 +95,7 @@ def to_extraction_input(
             f"{where}: text is not valid Unicode ({err.reason} at character {err.start})"
         ) from None
     if not drugs and drug_lexicon is not None:
-        drugs = drug_lexicon.find(text) or None
+        drugs = drug_lexicon.find(text)
     if drugs is not None:
         if not isinstance(drugs, Sequence) or isinstance(drugs, (str, bytes)):
             raise TypeError(f"{where}: drugs must be a list of spans, got {type(drugs).__name__}")
