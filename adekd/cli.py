@@ -20,19 +20,18 @@ class CLIError(Exception):
 def _score(text: str) -> float:
     """argparse type of a span score threshold: a probability, so ``5`` typed for ``.5`` is refused
     instead of silently dropping every span."""
+    from adekd.modeling.pipeline_adekd import check_threshold  # extract loads it next anyway
+
     try:
-        value = float(text)
+        return check_threshold("the threshold", float(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a score between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a score between 0 and 1, got {text}")
-    return value
 
 
 def _check_output_file(flag: str, path: str) -> None:
     """Refuse an output file path that cannot be written (a folder, a path under a file) before any
     long work, naming the flag: otherwise it fails at the very end with a traceback."""
-    from adekd.records import check_output_file
+    from adekd.outputs import check_output_file
 
     try:
         check_output_file(path)

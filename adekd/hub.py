@@ -41,6 +41,9 @@ RepoType = Literal["dataset", "model"]
 TEMPLATES = resources.files("adekd") / "hub_cards"
 DATASET_CARD_TEMPLATE = "dataset_card.md"
 MODEL_CARD_TEMPLATE = "model_card.md"
+TRANSFORMERS_REQUIREMENT = "transformers>=5.20"
+"""adekd's own (``pyproject.toml``; a test keeps them equal): the code files a student ships with are
+adekd's, so a user loading them without adekd needs the same transformers."""
 
 LOGIN_HELP = "run `hf auth login` (or set the HF_TOKEN environment variable to a write token)"
 
@@ -131,13 +134,18 @@ def card_task(task: Any = None, recorded: Any = None) -> tuple[TaskWords, TaskSp
     from adekd.tasks.spec import task_from_dict
 
     try:
+        spec = load_task(task) if task is not None else None
+    except TaskError as err:
+        raise PublishError(f"--task: {err}") from None
+    try:
         if isinstance(recorded, str):
             recorded = load_task(recorded)
         elif isinstance(recorded, Mapping) and isinstance(recorded.get("anchor"), Mapping):  # a whole spec
             recorded = task_from_dict(dict(recorded), "the recorded task")
-        spec = load_task(task) if task is not None else None
     except TaskError as err:
-        raise PublishError(f"{err}; name the task the card is for (--task)") from None
+        if spec is None:
+            raise PublishError(f"{err}; name the task the card is for (--task)") from None
+        return TaskWords.of(spec), spec  # the recorded task cannot be read: the one named replaces it
     words = TaskWords.of(recorded if isinstance(recorded, TaskSpec | Mapping) else None)
     if spec is None:
         return words, recorded if isinstance(recorded, TaskSpec) else words.builtin_spec()
@@ -611,11 +619,11 @@ def publish_dataset(
     import datasets
 
     from adekd.records import dataset_to_records, read_jsonl
-    from adekd.teacher.silver import FAILURES_FILE, SUMMARY_FILE
+    from adekd.teacher.silver import FAILURES_FILE, SUMMARY_FILE, silver_shards
 
     source, output = Path(source), Path(output)
     summary = _read_json(source / SUMMARY_FILE)
-    if not any((source / DATA_DIR).glob("*.parquet")):
+    if not silver_shards(source):
         # `load_dataset` would read run_summary.json as a one-row dataset and publish that
         raise PublishError(
             f"{source} holds no silver records: the labeling run labeled nothing (see {FAILURES_FILE}); "
@@ -889,16 +897,8 @@ def model_card(
         task=_task_context(words, spec),
         words=words,
         example=_example_text(spec),
-        transformers_requirement=_transformers_requirement(),
+        transformers_requirement=TRANSFORMERS_REQUIREMENT,
     )
-
-
-def _transformers_requirement() -> str:
-    """adekd's own transformers requirement (``pyproject.toml``): the code files a student ships with
-    are adekd's, so a user loading them without adekd needs the same transformers."""
-    from importlib.metadata import requires
-
-    return next(r for r in requires("adekd") or () if r.startswith("transformers")).split(";")[0].strip()
 
 
 EXAMPLE_TEXT = "Acute hepatitis developed after oral amoxicillin."

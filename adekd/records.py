@@ -28,6 +28,8 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 import datasets
 
+from adekd.outputs import check_output_file
+
 logger = logging.getLogger(__name__)
 
 
@@ -298,20 +300,6 @@ def read_jsonl(
     if report.skipped:
         logger.warning("%s: %s", os.fspath(path), report.summary())
     return records
-
-
-def check_output_file(path: str | os.PathLike) -> None:
-    """Refuse a file path that cannot be written, before any work: an existing folder, or a path under
-    a file (missing parent folders are fine: writers create them). Otherwise the error comes at the
-    very end, when a long run renames its finished output into place."""
-    path = os.path.abspath(os.fspath(path))
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{path} is a folder; give a file name")
-    parent = os.path.dirname(path)
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise NotADirectoryError(f"{path} cannot be created: {parent} is a file, not a folder")
 
 
 def write_jsonl(records: Iterable[Record], path: str | os.PathLike) -> int:

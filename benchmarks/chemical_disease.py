@@ -119,6 +119,7 @@ def supervised(
             output_dir=str(folder),
             batch_size=16,
             task=TASK,
+            resume=folder.is_dir(),  # a run killed here continues; training refuses a used folder otherwise
         )
         started = time.perf_counter()
         train_student(config)

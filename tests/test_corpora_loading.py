@@ -169,7 +169,9 @@ def _write_model_folder(folder):
 
 def test_folders_adekd_writes_that_are_no_dataset_are_named_before_load_dataset(tmp_path):
     failures = [{"id": "s1", "text": "Rash after aspirin.", "error": "timeout"}]
-    empty_silver = write_silver(tmp_path / "silver_empty", [], failures, {"counts": {"records": 0}})
+    empty_silver = write_silver(
+        tmp_path / "silver_empty", [], failures, {"teacher": {"model": "m"}, "counts": {"records": 0}}
+    )
     assert sorted(p.name for p in empty_silver.iterdir()) == ["failures.jsonl", "run_summary.json"]
     with pytest.raises(CorpusError, match=r"silver_empty holds no records: .*only failures.jsonl / run_"):
         load_records(empty_silver)

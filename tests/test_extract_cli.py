@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -284,6 +285,12 @@ def test_extract_checks_output_and_model_before_loading_and_names_the_flag(
     assert f"--model {encoder} is not an adekd student: its config.json has model_type 'bert'" in (
         capsys.readouterr().err
     )
+    weightless = tmp_path / "weightless"
+    shutil.copytree(tiny_trained_student, weightless)
+    (weightless / "model.safetensors").unlink()
+    for sharding in ([], ["--shard-size", "2"]):  # the sharded path loads the model later, in its loop
+        assert main(_extract_args(weightless, source, tmp_path / f"w{len(sharding)}.jsonl", *sharding)) == 2
+        assert f"error: --model {weightless}" in capsys.readouterr().err
     assert main(_extract_args(source, source.with_suffix(".md"), tmp_path / "o.jsonl")) == 2
     assert f"--model {source} is a file, not a student folder" in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()

@@ -95,6 +95,11 @@ def test_a_recorded_task_name_that_cannot_be_found_asks_for_the_task(tmp_path):
     record = new_record("r", "text")
     with pytest.raises(PublishError, match=r"no-such-task.*name the task the card is for \(--task\)"):
         dataset_card({"train": records_to_dataset([record])}, {"task": "no-such-task"}, load_id="x")
+    # as the message says, naming the task makes the card
+    card = dataset_card(
+        {"train": records_to_dataset([record])}, {"task": "no-such-task"}, load_id="x", task="ade"
+    )
+    assert "adverse-drug-events" in card.data.to_dict()["tags"]
 
 
 def test_a_task_other_than_the_recorded_one_is_refused(tmp_path):

@@ -164,7 +164,6 @@ def test_gold_from_another_corpus_is_refused(silver, tmp_path):
     assert not (tmp_path / "repo").exists()
 
 
-@pytest.mark.slow
 def test_a_labeling_run_that_labeled_nothing_is_not_published(tmp_path, secrets_in_env):
     empty = build_silver(tmp_path / "silver", [], unanswered=2)  # every answer failed
     with pytest.raises(PublishError, match="holds no silver records: the labeling run labeled nothing"):
@@ -172,6 +171,7 @@ def test_a_labeling_run_that_labeled_nothing_is_not_published(tmp_path, secrets_
     assert not (tmp_path / "repo").exists()
 
 
+@pytest.mark.slow
 def test_published_silver_dataset_loads_back_in_a_fresh_process(silver, tmp_path):
     repo = publish(silver, tmp_path / "repo").folder
     source = datasets.load_dataset(str(silver), split="train")

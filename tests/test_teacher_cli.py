@@ -253,6 +253,17 @@ def test_output_folder_with_user_files_is_refused_before_any_request(tmp_path, c
     assert sorted(path.name for path in project.rglob("*")) == ["README.md", "data", "mydata.parquet"]
 
 
+def test_an_output_folder_holding_only_hidden_files_counts_as_empty(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    (tmp_path / "in.txt").write_text("Aspirin and rash.\n")
+    (tmp_path / "silver").mkdir()
+    (tmp_path / "silver" / ".gitkeep").write_text("")
+    with FakeOpenAIServer() as server:
+        assert main(label_args(server, tmp_path, tmp_path / "in.txt")) == 0
+    assert (tmp_path / "silver" / ".gitkeep").is_file()
+    assert datasets.load_dataset(str(tmp_path / "silver"))["train"]["text"] == ["Aspirin and rash."]
+
+
 def test_rerun_rewrites_its_own_silver_folder_and_keeps_files_a_user_added(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     (tmp_path / "in.txt").write_text("Aspirin and rash.\nWarfarin and bleeding.\n")
@@ -302,7 +313,7 @@ def test_output_that_is_a_file_is_refused_before_any_request(tmp_path, capsys, m
         (lambda path: path.mkdir(), "is a folder; give the path of a cache file"),
         (
             lambda path: path.write_text('{"id": "a"}\n'),
-            "cannot be used as the answer cache (file is not a database)",
+            "cannot be used (file is not a database)",
         ),
         (
             lambda path: sqlite3.connect(path).execute("CREATE TABLE mine (x)").connection.commit(),
@@ -320,7 +331,7 @@ def test_unusable_cache_is_a_one_line_error_before_any_request(
         assert main(label_args(server, tmp_path, tmp_path / "in.txt")) == 2
         assert server.received == []
     error = capsys.readouterr().err
-    assert f"--cache {tmp_path / 'cache.sqlite'}" in error and message in error
+    assert f"answer cache {tmp_path / 'cache.sqlite'}" in error and message in error
     assert "Traceback" not in error and len(error.strip().splitlines()) == 1
     if (tmp_path / "cache.sqlite").is_file() and message.startswith("is an SQLite"):
         with sqlite3.connect(tmp_path / "cache.sqlite") as db:  # no adekd table was added to it

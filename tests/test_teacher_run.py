@@ -102,7 +102,7 @@ def test_limit_labels_only_the_first_inputs(server, tmp_path):
         ({"teacher": "local", "constrain_quotes": True}, "constrain_quotes needs a teacher that enforces"),
         ({"teacher": "vllm", "batch_api": True}, "the Batch API is OpenAI's"),
         ({"concurrency": 0}, "concurrency must be at least 1"),
-        ({"temperature": -1.0}, "temperature must be >= 0"),
+        ({"temperature": -1.0}, r"temperature \(--temperature\) must be >= 0"),
         ({"request_timeout": -5.0}, r"request_timeout \(--timeout\) must be above 0, got -5.0"),
         ({"requests_per_minute": 0.0}, r"requests_per_minute \(--rpm\) must be above 0"),
         (

@@ -42,6 +42,7 @@ def _train_on_two_processes(*flags: str) -> None:
     assert done.returncode == 0, done.stderr[-4000:]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_one_process_is_not_resumed_by_two(tmp_path):
     """Two processes would take twice the sentences per step: another schedule, other batches skipped."""
     encoder = tiny_encoder(tmp_path / "encoder")

@@ -211,7 +211,7 @@ def test_a_fresh_run_takes_an_empty_folder_but_no_folder_with_other_files(encode
     assert train(_config(encoder, data, empty, max_steps=1))["training"]["global_step"] == 1
 
 
-def test_a_run_cut_short_before_its_first_checkpoint_restarts_only_with_resume(
+def test_a_run_cut_short_before_its_first_checkpoint_restarts_without_mixing_or_losing_weights(
     encoder, data, tmp_path, monkeypatch
 ):
     class Crash(Exception):
@@ -227,11 +227,26 @@ def test_a_run_cut_short_before_its_first_checkpoint_restarts_only_with_resume(
     monkeypatch.undo()
     assert (tmp_path / "run" / "training_config.json").is_file() and not list_checkpoints(config.output_dir)
 
-    with pytest.raises(TrainingConfigError, match="cut short before its first checkpoint; pass --resume"):
-        train(config)
-    with pytest.raises(TrainingConfigError, match=r"--learning-rate: checkpoint 5e-05, now 0\.001"):
+    with pytest.raises(TrainingConfigError, match=r"--learning-rate: cut-short run 5e-05, now 0\.001"):
         train(dataclasses.replace(config, learning_rate=1e-3, resume=True))
     assert train(dataclasses.replace(config, resume=True))["training"]["global_step"] == 1
+    events = [json.loads(line).get("event") for line in (tmp_path / "run" / "training_log.jsonl").open()]
+    assert events.count("config") == 1  # the cut-short start was cleared, not appended to
+
+    # a fresh run may restart one cut short before it kept any weights, with other flags
+    monkeypatch.setattr(loop, "evaluate", crash)  # before the first dev score kept best weights
+    with pytest.raises(Crash):
+        train(dataclasses.replace(config, output_dir=str(tmp_path / "again")))
+    monkeypatch.undo()
+    restarted = train(dataclasses.replace(config, output_dir=str(tmp_path / "again"), learning_rate=1e-3))
+    assert restarted["training"]["global_step"] == 1
+    # but not one that kept best dev weights: those go only with --resume (the same run again)
+    monkeypatch.setattr(loop, "checkpoint_dir", crash)
+    with pytest.raises(Crash):
+        train(dataclasses.replace(config, output_dir=str(tmp_path / "kept")))
+    monkeypatch.undo()
+    with pytest.raises(TrainingConfigError, match="cut short before its first checkpoint, with its best dev"):
+        train(dataclasses.replace(config, output_dir=str(tmp_path / "kept"), learning_rate=1e-3))
 
 
 def test_resume_compares_local_paths_resolved_and_hub_ids_as_written(encoder, data, tmp_path, monkeypatch):

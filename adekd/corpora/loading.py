@@ -134,7 +134,7 @@ def _why_not_a_dataset(folder: Path) -> str | None:
     a cross-validation output or a labeling run that labeled nothing would fail deep in a schema
     cast (``CastError``) instead of saying what the folder is.
     """
-    from adekd.teacher.silver import CARD_FILE, FAILURES_FILE, SUMMARY_FILE
+    from adekd.teacher.silver import FAILURES_FILE, SUMMARY_FILE, is_silver_folder, silver_shards
 
     model_files = _model_files(folder)
     if model_files:
@@ -143,7 +143,7 @@ def _why_not_a_dataset(folder: Path) -> str | None:
     if models:
         listed = ", ".join(models[:3]) + (", ..." if len(models) > 3 else "")
         return f"{folder} holds model folders ({listed}: a cross-validation or training run), not a dataset"
-    if (folder / SUMMARY_FILE).is_file() and not (folder / CARD_FILE).is_file():
+    if is_silver_folder(folder) and not silver_shards(folder):
         failures = folder / FAILURES_FILE
         failed = sum(1 for _, line in iter_lines(failures) if line.strip()) if failures.is_file() else 0
         return (

@@ -34,7 +34,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from adekd.records import check_output_file, write_jsonl
+from adekd.outputs import check_output_file
+from adekd.records import write_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -245,7 +246,10 @@ def extract_sharded(
             continue
         if pipe is None:
             options = {key: extract_kwargs.pop(key) for key in ("device", "dtype") if key in extract_kwargs}
-            pipe = load_pipeline(model, **options)
+            try:
+                pipe = load_pipeline(model, **options)
+            except (OSError, ValueError) as err:  # no file name of the input in it: name the model
+                raise ShardingError(f"--model {model}: {err}") from None
         chunk_size = min(shard_size, BUFFER_SIZE)
         outputs = iter_extract(shard, pipe, chunk_size=chunk_size, progress=progress, **extract_kwargs)
         entry = _write_shard(output, index, outputs, process_index)

@@ -19,7 +19,8 @@ from adekd.corpora import detect_source, iter_texts, load_records
 from adekd.modeling.configuration_adekd import AdeStudentConfig
 from adekd.modeling.modeling_adekd import AdeStudentForExtraction
 from adekd.modeling.pipeline_adekd import iter_extract
-from adekd.records import check_output_file, write_jsonl
+from adekd.outputs import existing_entries, listed
+from adekd.records import write_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +48,12 @@ def check_new_student_folder(output_dir: str | os.PathLike) -> Path:
     beside another run's ``metrics.json`` and ``training_config.json``, and ``adekd publish`` would
     present those scores with untrained weights."""
     output = Path(output_dir)
-    if output.exists() and not output.is_dir():
-        raise NotADirectoryError(f"{output} is a file, not a folder")
-    if not output.exists():
-        check_output_file(output)  # no file among its parents
-        return output
-    present = sorted(name for name in os.listdir(output) if not name.startswith("."))
+    present = existing_entries(output)
     if present:
         held = "a trained student" if "metrics.json" in present else "files"
-        shown = ", ".join(present[:4]) + (f" and {len(present) - 4} more" if len(present) > 4 else "")
         raise FileExistsError(
-            f"{output} already holds {held} ({shown}); choose a new or empty folder, or remove it first"
+            f"{output} already holds {held} ({listed(present)}); choose a new or empty folder, or remove "
+            "it first"
         )
     return output
 

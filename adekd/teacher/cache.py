@@ -62,7 +62,7 @@ class AnswerCache:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         if self.path.is_dir():
-            raise CacheError(f"--cache {self.path} is a folder; give the path of a cache file (.sqlite)")
+            raise CacheError(f"answer cache {self.path} is a folder; give the path of a cache file (.sqlite)")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -70,11 +70,11 @@ class AnswerCache:
                 name for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             }
         except (OSError, sqlite3.DatabaseError) as err:
-            raise CacheError(f"--cache {self.path}: cannot be used as the answer cache ({err})") from None
+            raise CacheError(f"answer cache {self.path}: cannot be used ({err})") from None
         if tables and "answers" not in tables:  # someone else's database: never add tables to it
             self._db.close()
             raise CacheError(
-                f"--cache {self.path} is an SQLite database that adekd did not write; give another path"
+                f"answer cache {self.path} is an SQLite database that adekd did not write; give another path"
             )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process kills, the case that matters

@@ -182,7 +182,7 @@ class LabelConfig:
         if not 0.0 < self.fuzzy_threshold <= 1.0:
             raise ValueError(f"fuzzy_threshold must be in (0, 1], got {self.fuzzy_threshold}")
         if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0 (0: greedy), got {self.temperature}")
+            raise ValueError(f"temperature (--temperature) must be >= 0 (0: greedy), got {self.temperature}")
         for name in ("retry_initial_delay", "retry_max_delay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 seconds, got {getattr(self, name)}")

@@ -28,6 +28,7 @@ from typing import Any
 
 import datasets
 
+from adekd.outputs import existing_entries, listed
 from adekd.records import Record, records_to_dataset, write_jsonl
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,14 @@ def silver_dataset(records: Iterable[Record], task: Any = None) -> datasets.Data
     return records_to_dataset(records, features=SILVER_FEATURES, task=task)
 
 
+def silver_shards(folder: str | os.PathLike) -> list[Path]:
+    """The record shards :func:`write_silver` wrote in ``folder`` (none after a run that labeled nothing;
+    other parquet files a user put beside them are not the silver set)."""
+    from adekd.hub import DATA_DIR
+
+    return sorted(path for path in (Path(folder) / DATA_DIR).glob("*.parquet") if _SHARD.fullmatch(path.name))
+
+
 def is_silver_folder(folder: str | os.PathLike) -> bool:
     """Whether ``folder`` holds the ``run_summary.json`` of an adekd labeling run (teacher and counts)."""
     try:
@@ -122,18 +131,14 @@ def check_silver_output(output_dir: str | os.PathLike) -> None:
     teacher call.
     """
     folder = Path(output_dir)
-    existing = next((parent for parent in (folder, *folder.parents) if parent.exists()), None)
-    if existing is not None and not existing.is_dir():
-        what = "is a file" if existing == folder else f"cannot be created: {existing} is a file"
-        raise SilverOutputError(f"output folder {folder} {what}; choose a folder path")
-    if existing != folder or is_silver_folder(folder):
-        return
-    foreign = sorted(entry.name for entry in folder.iterdir() if entry.name != FAILURES_FILE)
-    if foreign:
-        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+    try:
+        foreign = existing_entries(folder, ignore=(FAILURES_FILE,))
+    except NotADirectoryError as err:
+        raise SilverOutputError(f"output folder {err}; choose a folder path") from None
+    if foreign and not is_silver_folder(folder):
         raise SilverOutputError(
-            f"output folder {folder} holds files adekd label did not write ({shown}); writing the "
-            "silver dataset there would replace or mix with them: choose a new or empty folder"
+            f"output folder {folder} holds files adekd label did not write ({listed(foreign)}); writing "
+            "the silver dataset there would replace or mix with them: choose a new or empty folder"
         )
 
 
@@ -153,13 +158,12 @@ def write_silver(
     """
     from huggingface_hub import DatasetCard, DatasetCardData
 
-    from adekd.hub import DATA_DIR, write_parquet_shards
+    from adekd.hub import write_parquet_shards
 
     folder = Path(output_dir)
     check_silver_output(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    shards = [path for path in (folder / DATA_DIR).glob("*.parquet") if _SHARD.fullmatch(path.name)]
-    for stale in (*shards, folder / CARD_FILE):
+    for stale in (*silver_shards(folder), folder / CARD_FILE):
         stale.unlink(missing_ok=True)
     write_jsonl(failures, folder / FAILURES_FILE)  # type: ignore[arg-type]
     (folder / SUMMARY_FILE).write_text(

@@ -18,6 +18,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from adekd.outputs import existing_entries, listed
 from adekd.training.config import (
     CONFIG_NAME,
     TrainingConfig,
@@ -26,6 +27,7 @@ from adekd.training.config import (
     config_differences,
 )
 from adekd.training.metrics_file import METRICS_NAME
+from adekd.training.trackers import LOG_CSV, LOG_JSONL, TRACKER_RUN_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,11 @@ CHECKPOINTS_DIR = "checkpoints"
 TRAINER_STATE_NAME = "trainer_state.json"
 _CHECKPOINT = re.compile(r"step-(\d+)$")
 _RNG_STATE = re.compile(r"random_states_\d+\.pkl$")
+BEST_DIR = "best"
+"""The best dev weights so far (kept by the training loop at each evaluation)."""
+RUN_START = {CONFIG_NAME, LOG_JSONL, LOG_CSV, TRACKER_RUN_NAME, CHECKPOINTS_DIR}
+"""What a run writes before its first checkpoint, besides ``best/``: a folder holding only these has
+no weights to lose."""
 
 
 @dataclass
@@ -97,7 +104,15 @@ def find_resume_checkpoint(config: TrainingConfig, own: Collection[str] = ()) ->
     checkpoints = list_checkpoints(config.output_dir)
     if not checkpoints:
         if os.path.isfile(os.path.join(config.output_dir, CONFIG_NAME)):  # cut short before a checkpoint
-            check_resume_compatible(TrainingConfig.load(config.output_dir), config, config.output_dir)
+            saved = TrainingConfig.load(config.output_dir)
+            differences = config_differences(saved, config, saved_as="cut-short run")
+            if differences:
+                raise TrainingConfigError(
+                    f"--resume: {config.output_dir} holds only the start of a run cut short before its "
+                    f"first checkpoint, with other flags ({'; '.join(differences)}): nothing to resume; "
+                    "run without --resume to start afresh there"
+                )
+            refuse_to_overwrite(config, own, restart=True)  # the same run again: clear its start
         else:
             refuse_to_overwrite(config, own)
         logger.warning("--resume: no checkpoint in %s, starting from the beginning", config.output_dir)
@@ -133,21 +148,23 @@ def finished_run(config: TrainingConfig) -> dict[str, Any] | None:
         return json.load(handle)
 
 
-def refuse_to_overwrite(config: TrainingConfig, own: Collection[str] = ()) -> None:
+def refuse_to_overwrite(config: TrainingConfig, own: Collection[str] = (), restart: bool = False) -> None:
     """A fresh run starts in a new or empty folder: it never replaces a finished student, nor mixes its
-    logs and checkpoints with an earlier run's. ``own``: names the caller itself put there (a refit's
-    ``selection``). Hidden files (``.DS_Store``, ``.git``) do not count."""
+    logs and checkpoints with an earlier run's. The start of a run cut short before its first
+    checkpoint (settings and logs, :data:`RUN_START`) is removed, so a restart may change the flags;
+    its best dev weights so far (``best/``) only when ``restart`` says this is the same run again.
+    ``own``: names the caller itself put there (a refit's ``selection``). Hidden files (``.DS_Store``,
+    ``.git``) do not count."""
     output = config.output_dir
     if list_checkpoints(output):
         raise TrainingConfigError(
             f"{output} already holds checkpoints of a run; pass --resume to continue it, "
             "or choose another --output"
         )
-    if not os.path.exists(output):
-        return
-    if not os.path.isdir(output):
-        raise TrainingConfigError(f"--output {output} is a file; give a folder for the student")
-    present = sorted(name for name in os.listdir(output) if not name.startswith(".") and name not in own)
+    try:
+        present = existing_entries(output, ignore=own)
+    except NotADirectoryError as err:
+        raise TrainingConfigError(f"--output {err}; give a folder for the student") from None
     if not present:
         return
     if METRICS_NAME in present:
@@ -155,15 +172,22 @@ def refuse_to_overwrite(config: TrainingConfig, own: Collection[str] = ()) -> No
             f"{output} already holds a finished student ({METRICS_NAME}); choose another --output, "
             "or remove the folder to train it again"
         )
+    if CONFIG_NAME in present and set(present) <= (RUN_START | {BEST_DIR} if restart else RUN_START):
+        # a run cut short before its first checkpoint (out of memory in epoch 1, say) left only its
+        # settings and logs: nothing to keep, and a restart must be free to change the settings
+        logger.warning("%s: removing the start of an earlier run cut short (%s)", output, ", ".join(present))
+        for name in present:
+            path = os.path.join(output, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+        return
     if CONFIG_NAME in present:
         raise TrainingConfigError(
-            f"{output} holds the start of an earlier run ({CONFIG_NAME}) cut short before its first "
-            "checkpoint; pass --resume to start it again with the same flags, choose another --output, "
-            "or remove the folder"
+            f"{output} holds an earlier run cut short before its first checkpoint, with its best dev "
+            "weights so far; pass --resume to start it again with the same flags, choose another "
+            "--output, or remove the folder"
         )
-    shown = ", ".join(present[:4]) + (f" and {len(present) - 4} more" if len(present) > 4 else "")
     raise TrainingConfigError(
-        f"{output} is not empty ({shown}); choose another --output, or empty the folder"
+        f"{output} is not empty ({listed(present)}); choose another --output, or empty the folder"
     )
 
 

@@ -108,7 +108,8 @@ def cross_validate(splits_dir: str, config: TrainingConfig, folds: list[int] | N
             # continues, and one trained with other flags is refused.
             result = train(fold_cfg)
         except TrainingConfigError as err:
-            raise TrainingConfigError(f"fold {fold}: {err}") from None
+            hint = "" if config.resume else " (to read finished folds back and go on, add --resume)"
+            raise TrainingConfigError(f"fold {fold}: {err}{hint}") from None
         if result:  # empty on processes other than the main one
             per_fold[fold] = result["test"]["metrics"]
     if not per_fold:

@@ -30,6 +30,7 @@ from adekd.records import Record
 from adekd.training import student
 from adekd.training.averaging import ExponentialMovingAverage
 from adekd.training.checkpoints import (
+    BEST_DIR,
     TrainerState,
     check_resume_processes,
     checkpoint_dir,
@@ -44,14 +45,11 @@ from adekd.training.lora import ADAPTER_DIR, ParameterCount, apply_lora, count_p
 from adekd.training.metrics_file import write_metrics
 from adekd.training.refit import SELECTION_DIR
 from adekd.training.thresholds import ThresholdChoice, tune_thresholds
-from adekd.training.trackers import make_trackers
+from adekd.training.trackers import TRACKER_RUN_NAME, make_trackers
 
 logger = logging.getLogger(__name__)
 
-BEST_DIR = "best"
 BEST_WEIGHTS = "model.safetensors"
-TRACKER_RUN_NAME = "runs"
-"""TensorBoard writes under ``OUTPUT/runs/``."""
 
 
 @dataclass

@@ -17,6 +17,8 @@ from accelerate.tracking import GeneralTracker, on_main_process
 
 LOG_JSONL = "training_log.jsonl"
 LOG_CSV = "training_log.csv"
+TRACKER_RUN_NAME = "runs"
+"""TensorBoard writes under ``OUTPUT/runs/``."""
 
 
 class FileTracker(GeneralTracker):
