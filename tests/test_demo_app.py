@@ -52,6 +52,8 @@ def test_read_upload_refuses_files_with_nothing_to_score(tmp_path, content, mess
         read_upload(str(path), "gold")
     with pytest.raises(DemoInputError, match="Upload a gold JSONL file"):
         read_upload(None, "gold")
+    with pytest.raises(DemoInputError, match=r"The gold file 'gone.jsonl' cannot be read \(No such file"):
+        read_upload(str(tmp_path / "gone.jsonl"), "gold")
 
 
 def test_check_model_name_tells_a_missing_folder_from_a_hub_id(tmp_path):

@@ -107,16 +107,18 @@ def test_a_200k_character_text_is_cut_with_a_visible_note(client, model):
 
 def test_evaluate_gold_only_predicts_and_scores_with_the_metric(client, model, tmp_path):
     gold = tmp_path / "gold.jsonl"
-    write_jsonl(RECORDS, gold)
+    # a sentence whose gold has no drug (the student would tag two): given the gold drugs, it gets none
+    negative = {"id": "negative", "text": RECORDS[1]["text"], "drugs": [], "ades": []}
+    write_jsonl([*RECORDS, negative], gold)
     status, table, errors, report_path = _evaluate(client, model, gold)
     assert status.startswith("Strict pair F1 **100.00**, lenient pair F1 **100.00**")
-    assert f"Gold: {len(RECORDS)} records." in status and "given the gold drugs" in status
+    assert f"Gold: {len(RECORDS) + 1} records." in status and "given the gold drugs" in status
     assert [row[0] for row in table["data"]] == ["(drug, ADE) pairs", "drug mentions", "ADE mentions"]
     num_pairs = sum(len(r["ades"]) for r in RECORDS)
     assert table["data"][0][1:] == [100.0] * 6 + [num_pairs, num_pairs]
     assert "No errors" in errors
     report = json.loads(Path(report_path).read_text(encoding="utf-8"))
-    assert report["metrics"]["strict_f1"] == 1.0 and len(report["per_record"]) == len(RECORDS)
+    assert report["metrics"]["strict_f1"] == 1.0 and len(report["per_record"]) == len(RECORDS) + 1
 
 
 def test_evaluate_uploaded_predictions_lists_errors_and_skips_broken_lines(client, model, tmp_path):

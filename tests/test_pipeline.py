@@ -67,6 +67,15 @@ def test_given_drugs_skip_the_tagger_and_are_kept_as_given(pipe):
     assert len(pipe({"text": RECORDS[1]["text"], "drugs": []})["drugs"]) == 2
 
 
+def test_drugs_passed_to_extract_are_used_as_given_even_when_none(pipe):
+    text = RECORDS[1]["text"]
+    assert len(adekd.extract(text, model=pipe)["drugs"]) == 2  # the tagger finds two
+    none_given = adekd.extract([text], model=pipe, drugs=[[]])[0]  # scoring with gold drugs: none here
+    assert none_given["drugs"] == [] and none_given["ades"] == []
+    found = adekd.extract([text, text], model=pipe, drugs=[None, RECORDS[1]["drugs"][:1]])
+    assert len(found[0]["drugs"]) == 2 and found[1]["drugs"] == RECORDS[1]["drugs"][:1]
+
+
 def test_drug_lexicon_supplies_the_drugs(pipe):
     lexicon = DrugLexicon()
     lexicon.add("cyclophosphamide")

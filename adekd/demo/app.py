@@ -250,7 +250,12 @@ def read_upload(path: str | None, role: str) -> tuple[list[Record], list[str]]:
     if not path:
         raise DemoInputError(f"Upload a {role} JSONL file.")
     name = Path(path).name
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:  # an API caller's path, or an upload Gradio already cleaned up
+        raise DemoInputError(
+            f"The {role} file {name!r} cannot be read ({err.strerror}); upload it again."
+        ) from None
     bad = data.find(b"\x00")
     try:
         data.decode("utf-8")
@@ -488,11 +493,17 @@ def _evaluate_tab(
                     "predicted and scored (the demo's limit); upload predictions to score them all."
                 )
                 gold = gold[: config.max_eval_records]
-            inputs = [{**r, "drugs": r["drugs"] if gold_drugs else []} for r in gold]
+            inputs = [{**r, "drugs": []} for r in gold]
+            gold_spans = [r["drugs"] for r in gold] if gold_drugs else None  # []: the sentence has none
             pipe = models.get(name)
             used = task_words(pipe)
             predictions = extract(
-                inputs, model=pipe, batch_size=config.batch_size, ade_threshold=cut, progress=True
+                inputs,
+                model=pipe,
+                batch_size=config.batch_size,
+                drugs=gold_spans,
+                ade_threshold=cut,
+                progress=True,
             )
             given = f", given the gold {used.anchor}s" if gold_drugs else ""
             notes.append(f"Predictions: made by `{name}`{given}, {used.target}s scoring at least {cut:.2f}.")

@@ -64,23 +64,26 @@ def to_extraction_input(
 ) -> ExtractionInput:
     """Validate one input (a text or a record dict) with the drugs to condition on, if any.
 
-    A record's non-empty ``drugs`` are used as given; an empty or missing list means the student
-    finds them, or ``drug_lexicon`` (an object with ``find(text) -> spans``) alone when given: a text
-    it finds no drug in has none, so an output never mixes dictionary and tagger drugs without saying
-    which is which. Raises ``TypeError`` or ``ValueError`` naming the input's position.
+    ``drugs`` passed here are used as given, an empty list included (scoring with gold drugs: a
+    sentence without any must get none). A record's own non-empty ``drugs`` are used as given; an
+    empty or missing list means the student finds them, or ``drug_lexicon`` (an object with
+    ``find(text) -> spans``) alone when given: a text it finds no drug in has none, so an output never
+    mixes dictionary and tagger drugs without saying which is which. Raises ``TypeError`` or
+    ``ValueError`` naming the input's position.
     """
     where = "input" if position is None else f"input {position}"
     extra: dict[str, Any] = {}
     record_id = None
     if isinstance(item, ExtractionInput):
-        text, record_id, drugs, extra = item.text, item.id, drugs or item.drugs, item.extra
+        text, record_id, extra = item.text, item.id, item.extra
+        drugs = item.drugs if drugs is None else drugs
     elif isinstance(item, str):
         text = item
     elif isinstance(item, Mapping):
         text, record_id = item.get("text"), item.get("id")
         if not isinstance(text, str):
             raise TypeError(f"{where}: a record needs a string 'text', got {type(text).__name__}")
-        drugs = drugs or item.get("drugs") or None
+        drugs = (item.get("drugs") or None) if drugs is None else drugs
         extra = {key: value for key, value in item.items() if key not in ("id", "text", "drugs", "ades")}
     else:
         raise TypeError(
@@ -94,7 +97,7 @@ def to_extraction_input(
         raise ValueError(
             f"{where}: text is not valid Unicode ({err.reason} at character {err.start})"
         ) from None
-    if not drugs and drug_lexicon is not None:
+    if drugs is None and drug_lexicon is not None:
         drugs = drug_lexicon.find(text)
     if drugs is not None:
         if not isinstance(drugs, Sequence) or isinstance(drugs, (str, bytes)):
@@ -404,7 +407,8 @@ def extract(
             ``tokenizer=``), or an ``ade-extraction`` pipeline.
         tokenizer: tokenizer or its path, when ``model`` is a loaded model.
         batch_size: windows per forward pass.
-        drugs: per input, the drug spans to condition on (None entries: find them).
+        drugs: per input, the drug spans to condition on, used as given (an empty list: the input
+            has no drug); None entries: find them.
         drug_lexicon: object with ``find(text) -> spans``, used where no drugs are given.
         drug_threshold, ade_threshold: drop spans scoring below (default: the student's own
             ``config.drug_threshold`` / ``config.ade_threshold``, 0 unless tuned on dev in training).
