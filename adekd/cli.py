@@ -648,7 +648,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     demo.add_argument(
         "--export-space",
         metavar="DIR",
-        help="write the Space folder (app, README, requirements, adekd) to DIR",
+        help="write the Space folder (app, README, requirements, adekd) to DIR; with --model, the Space "
+        "serves that student (a folder is copied in, a Hub id goes into its card)",
     )
     demo.set_defaults(func=_run_demo)
 
@@ -668,8 +669,16 @@ def _run_demo(args: argparse.Namespace) -> None:
             raise
         raise CLIError("the demo needs gradio: pip install 'adekd[space]'") from None
     if args.export_space:
+        from adekd.hub import PublishError
+
         try:
-            print(export_space(args.export_space))
+            check_model_name(args.model) if args.model else None
+        except DemoInputError as err:
+            raise CLIError(f"--model {args.model}: {err}") from None
+        try:
+            print(export_space(args.export_space, model=args.model))
+        except PublishError as err:
+            raise CLIError(f"--model {args.model}: {err}") from None
         except OSError as err:
             raise CLIError(f"--export-space {args.export_space}: {err}") from None
         return
