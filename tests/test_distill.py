@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -267,6 +268,37 @@ def test_config_file_and_flags(tmp_path):
         load_config(None, {"student": {"train": "x"}}).validate()
 
 
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("max_sentences: lots", "max_sentences must be int or left out (null), got 'lots'"),
+        ("student: {epochs: lots}", "student: epochs must be int, got 'lots'"),
+        ('min_silver_records: "5"', "min_silver_records must be int, got '5'"),
+        ('split_sentences: "no"', "split_sentences must be bool or left out (null), got 'no'"),
+        ("student: {mixed_precision: fp8}", "mixed_precision must be one of 'no', 'bf16', 'fp16', got 'fp8'"),
+        ("", "the file holds no settings"),  # not a silent default run of many minutes
+    ],
+)
+def test_config_file_values_of_the_wrong_type_are_named(tmp_path, yaml_text, message):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(DistillConfigError, match=re.escape(message)):
+        load_config(path)
+
+
+def test_output_among_a_users_files_is_refused_before_any_stage(tmp_path, corpus):
+    project = tmp_path / "project"
+    (project / "student").mkdir(parents=True)
+    (project / "student" / "notes.txt").write_text("mine")
+    config = DistillConfig(input=str(corpus[0]), gold=str(corpus[1]), output_dir=str(project))
+    with pytest.raises(DistillError, match=r"holds files that no adekd distill run wrote \(student\)"):
+        distill(config)
+    assert [p.name for p in project.rglob("*")] == ["student", "notes.txt"]
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(DistillError, match="afile is a file, not a folder"):
+        distill(dataclasses.replace(config, output_dir=str(tmp_path / "afile")))
+
+
 def test_cli_reports_bad_input_in_one_line(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("", encoding="utf-8")
@@ -310,3 +342,12 @@ def test_a_refit_student_goes_through_distill_and_its_dev_comes_from_the_selecti
     assert summary["student"]["dev"] == {"strict_f1": dev["strict_f1"], "lenient_f1": dev["lenient_f1"]}
     assert json.loads((student / "metrics.json").read_text())["dev"] is None
     assert not (student / "checkpoints").exists() and not (student / "selection" / "checkpoints").exists()
+
+
+def test_a_labeled_input_that_is_all_gold_says_so(tmp_path, corpus):
+    labeled = corpus[0].parent / "labeled.jsonl"
+    config = DistillConfig(
+        input=str(labeled), gold=str(labeled), output_dir=str(tmp_path / "o"), simulated_noise=0.1
+    )
+    with pytest.raises(DistillError, match=r"no sentences to label \(every one is also a gold sentence\)"):
+        distill(config)

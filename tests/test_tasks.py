@@ -37,11 +37,22 @@ def test_spec_round_trips_through_a_file(tmp_path):
         ({"answer_keys": {"anchors": "genes", "anchor": "genes", "targets": "diseases"}}, "three different"),
         ({"answer_keys": {"anchors": "gene list", "anchor": "gene", "targets": "ds"}}, "plain JSON key"),
         ({"colour": "blue"}, r"unknown keys \['colour'\]"),
+        (
+            {"target": {"name": "drug", "plural": "drugs", "label": "drug"}},
+            "anchor.label and target.label must differ, both are 'DRUG'",
+        ),
     ],
 )
 def test_broken_specs_name_the_problem(change, message):
     data = {**load_task("ade").to_dict(), **change}
     with pytest.raises(TaskError, match=message):
+        task_from_dict(data, "toy.yaml")
+
+
+def test_a_bad_example_is_named_when_the_spec_is_read():
+    data = load_task("ade").to_dict()
+    data["prompt"] = {**data["prompt"], "examples": [{"foo": 1}]}
+    with pytest.raises(TaskError, match="toy.yaml: task 'ade' example 0: an example needs a 'text' string"):
         task_from_dict(data, "toy.yaml")
 
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,11 +187,16 @@ def load_config(
         where = os.fspath(path)
         try:
             with open(path, encoding="utf-8") as handle:
-                values = yaml.safe_load(handle) or {}
+                values = yaml.safe_load(handle)
         except OSError as err:
             raise DistillConfigError(f"--config {where}: cannot read it ({err.strerror})") from None
         except yaml.YAMLError as err:
             raise DistillConfigError(f"--config {where}: not valid YAML ({err})") from None
+        if values is None:  # an empty file must not start the default run (minutes of teacher calls)
+            raise DistillConfigError(
+                f"--config {where}: the file holds no settings; write some, or leave --config out to run the "
+                "defaults"
+            )
         if not isinstance(values, dict):
             raise DistillConfigError(
                 f"--config {where}: expected a mapping of settings, got {type(values).__name__}"
@@ -217,8 +224,43 @@ def _apply(base: Any, values: Any, where: str) -> Any:
     unknown = sorted(set(values) - known)
     if unknown:
         raise DistillConfigError(f"{where}: unknown setting(s) {unknown}; known: {sorted(known)}")
+    hints = typing.get_type_hints(type(base))
     for key, value in values.items():
         if key == "price_per_million" and isinstance(value, list):
             value = tuple(value)
+        if key not in _NESTED and not _is_instance(value, hints[key]):
+            raise DistillConfigError(f"{where}: {key} must be {_type_name(hints[key])}, got {value!r}")
         setattr(base, key, value)
     return base
+
+
+def _is_instance(value: Any, hint: Any) -> bool:
+    """Whether a YAML value fits a config field's annotation (YAML gives ints, floats, strings, bools,
+    lists and mappings): a wrong type must stop the run with the key's name, not deep in a stage."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_instance(value, arg) for arg in args)
+    if origin is typing.Literal:
+        return value in args
+    if origin in (list, tuple):
+        return isinstance(value, list | tuple) and all(
+            _is_instance(item, args[0]) for item in value if args and args[-1] is not Ellipsis
+        )
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, origin or hint)
+
+
+def _type_name(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(arg) for arg in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(arg) for arg in args)
+    if hint is type(None):
+        return "left out (null)"
+    return getattr(hint, "__name__", str(hint)) if origin is None else f"a list ({hint})"

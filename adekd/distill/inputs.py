@@ -204,13 +204,13 @@ def load_inputs(
     run.excluded_in_gold = excluded
     if excluded:
         logger.warning("%d input sentences are also gold sentences; not labeled", excluded)
+    if not any(record["text"].strip() for record in run.sentences):
+        reason = " (every one is also a gold sentence)" if excluded else ""
+        raise ValueError(f"input {run.input_source}: no sentences to label{reason}")
     if labeled and not any(record["drugs"] or record["ades"] for record in run.sentences):
         raise ValueError(
             f"input {run.input_source}: a simulated teacher needs labeled records, and these have none"
         )
-    if not any(record["text"].strip() for record in run.sentences):
-        reason = " (every one is also a gold sentence)" if excluded else ""
-        raise ValueError(f"input {run.input_source}: no sentences to label{reason}")
     return run
 
 

@@ -33,7 +33,8 @@ from typing import Any
 
 from adekd.distill.config import DistillConfig, DistillConfigError
 from adekd.distill.inputs import RunInputs, load_inputs
-from adekd.distill.stamps import Stage, fingerprint
+from adekd.distill.stamps import STAMPS_DIR, Stage, fingerprint
+from adekd.outputs import existing_entries, listed
 from adekd.records import Record, read_jsonl, write_jsonl
 from adekd.tasks import load_task
 from adekd.tasks.words import TaskWords
@@ -105,6 +106,20 @@ class _Run:
         return stage.finish(key, seconds, info)
 
 
+def _check_run_folder(root: Path) -> None:
+    """A run writes, and on reruns replaces, ``student/``, ``hub/*`` and the stage outputs: only in a new
+    or empty folder, or one an earlier run made (it has the stage stamps), never among a user's files."""
+    try:
+        present = existing_entries(root)  # the stamps folder is hidden: a run's own
+    except NotADirectoryError as err:
+        raise DistillError(f"--output {err}; give a folder for the run") from None
+    if present and not (root / STAMPS_DIR).is_dir():
+        raise DistillError(
+            f"--output {root} holds files that no adekd distill run wrote ({listed(present)}); a run "
+            "replaces its student/ and hub/ folders, so choose a new or empty folder"
+        )
+
+
 def distill(config: DistillConfig | None = None, *, force: bool = False) -> DistillResult:
     """Run every stage of ``config`` (see the module docstring); ``force`` reruns stages that are up to date.
 
@@ -113,6 +128,7 @@ def distill(config: DistillConfig | None = None, *, force: bool = False) -> Dist
     """
     config = (config or DistillConfig()).validate()
     root = Path(config.output_dir)
+    _check_run_folder(root)
     root.mkdir(parents=True, exist_ok=True)
     run = _Run(config, root, force, {})
     started = time.perf_counter()

@@ -167,6 +167,8 @@ def task_from_dict(data: Any, where: str = "task") -> TaskSpec:
         raise TaskError(f"{where}: name {data['name']!r} must be lowercase letters, digits and '-'")
     anchor = EntityType(**_section(data, "anchor", EntityType, where))
     target = EntityType(**_section(data, "target", EntityType, where))
+    if anchor.label.upper() == target.label.upper():  # the tags and the output spans tell them apart by it
+        raise TaskError(f"{where}: anchor.label and target.label must differ, both are {anchor.label!r}")
     keys = AnswerKeys(**_section(data, "answer_keys", AnswerKeys, where))
     for name, key in asdict(keys).items():
         if not _KEY.match(key):
@@ -189,7 +191,7 @@ def task_from_dict(data: Any, where: str = "task") -> TaskSpec:
     pubtator = data.get("pubtator")
     if pubtator is not None:
         pubtator = PubTatorTypes(**_section(data, "pubtator", PubTatorTypes, where))
-    return TaskSpec(
+    spec = TaskSpec(
         name=data["name"],
         title=data["title"],
         description=" ".join(data["description"].split()),
@@ -201,6 +203,13 @@ def task_from_dict(data: Any, where: str = "task") -> TaskSpec:
         card=CardText(tags=tuple(tags), intended_use=" ".join(str(card.get("intended_use", "")).split())),
         pubtator=pubtator,
     )
+    from adekd.teacher.prompts import PromptError, load_prompt  # the prompt reads the examples
+
+    try:  # a bad example must fail here, naming the file, not in the middle of a labeling run
+        load_prompt("few-shot", task=spec)
+    except PromptError as err:
+        raise TaskError(f"{where}: {err}") from None
+    return spec
 
 
 def read_task_file(path: str | os.PathLike) -> TaskSpec:
