@@ -16,13 +16,11 @@ def check_output_file(path: str | os.PathLike) -> None:
     """Refuse a file path that cannot be written, before any work: an existing folder, or a path under
     a file (missing parent folders are fine: writers create them). Otherwise the error comes at the
     very end, when a long run renames its finished output into place."""
-    path = os.path.abspath(os.fspath(path))
-    if os.path.isdir(path):
+    path = Path(os.path.abspath(os.fspath(path)))
+    if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; give a file name")
-    parent = os.path.dirname(path)
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
+    parent = _nearest_existing(path.parent)
+    if not parent.is_dir():
         raise NotADirectoryError(f"{path} cannot be created: {parent} is a file, not a folder")
 
 
@@ -31,13 +29,18 @@ def existing_entries(folder: str | os.PathLike, ignore: Collection[str] = ()) ->
     or ``None`` when it does not exist yet. Raises ``NotADirectoryError`` when it, or a folder above
     it, is a file."""
     folder = Path(folder)
-    existing = next((parent for parent in (folder, *folder.parents) if parent.exists()), None)
+    existing = _nearest_existing(folder)
     if existing is not None and not existing.is_dir():
         what = "is a file, not a folder" if existing == folder else f"cannot be created: {existing} is a file"
         raise NotADirectoryError(f"{folder} {what}")
     if existing != folder:
         return None
     return sorted(name for name in os.listdir(folder) if not name.startswith(".") and name not in ignore)
+
+
+def _nearest_existing(path: Path) -> Path | None:
+    """``path`` or the nearest folder above it that exists (what a writer would create things in)."""
+    return next((parent for parent in (path, *path.parents) if parent.exists()), None)
 
 
 def listed(names: Sequence[str], limit: int = 4) -> str:

@@ -30,6 +30,7 @@ from adekd.corpora.pubtator import is_pubtator
 from adekd.corpora.spert import read_spert
 from adekd.corpora.textio import CorpusError, iter_lines, open_binary
 from adekd.corpora.texts import JSONL_SUFFIXES, iter_texts
+from adekd.outputs import listed
 from adekd.records import Record, RecordError, ValidationReport, read_jsonl, validate_records
 from adekd.tasks import TaskSpec, load_task
 
@@ -141,8 +142,10 @@ def _why_not_a_dataset(folder: Path) -> str | None:
         return f"{folder} is a model folder ({', '.join(model_files)}), not a dataset"
     models = sorted(child.name for child in folder.iterdir() if child.is_dir() and _model_files(child))
     if models:
-        listed = ", ".join(models[:3]) + (", ..." if len(models) > 3 else "")
-        return f"{folder} holds model folders ({listed}: a cross-validation or training run), not a dataset"
+        return (
+            f"{folder} holds model folders ({listed(models, 3)}: a cross-validation or training run), not a "
+            "dataset"
+        )
     if is_silver_folder(folder) and not silver_shards(folder):
         failures = folder / FAILURES_FILE
         failed = sum(1 for _, line in iter_lines(failures) if line.strip()) if failures.is_file() else 0
