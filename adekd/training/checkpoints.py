@@ -172,15 +172,17 @@ def refuse_to_overwrite(config: TrainingConfig, own: Collection[str] = (), resta
             f"{output} already holds a finished student ({METRICS_NAME}); choose another --output, "
             "or remove the folder to train it again"
         )
-    if CONFIG_NAME in present and set(present) <= (RUN_START | {BEST_DIR} if restart else RUN_START):
-        # a run cut short before its first checkpoint (out of memory in epoch 1, say) left only its
-        # settings and logs: nothing to keep, and a restart must be free to change the settings
+    # a run cut short before its first checkpoint (out of memory in epoch 1, say) left only its settings
+    # and logs, and perhaps its best dev weights so far
+    cut_short = CONFIG_NAME in present and set(present) <= RUN_START | {BEST_DIR}
+    if cut_short and (restart or BEST_DIR not in present):
+        # nothing to keep, and a restart must be free to change the settings
         logger.warning("%s: removing the start of an earlier run cut short (%s)", output, ", ".join(present))
         for name in present:
             path = os.path.join(output, name)
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
         return
-    if CONFIG_NAME in present:
+    if cut_short:
         raise TrainingConfigError(
             f"{output} holds an earlier run cut short before its first checkpoint, with its best dev "
             "weights so far; pass --resume to start it again with the same flags, choose another "
