@@ -139,6 +139,46 @@ def test_resume_mid_epoch_reaches_the_same_weights(encoder, data, tmp_path, monk
             assert torch.equal(value, averages[1]["shadow"][key]), f"average of {key} differs"
 
 
+def test_a_checkpoint_torn_while_saving_is_passed_over_and_saved_again(
+    encoder, data, tmp_path, monkeypatch, caplog
+):
+    changes = {"save_steps": 4, "save_total_limit": 1}
+    full = _config(encoder, data, tmp_path / "full", **changes)
+    last_step = train(full)["training"]["global_step"]
+
+    class Crash(Exception):
+        pass
+
+    save_json = loop.TrainerState.save_json
+
+    def crash_saving_step_8(state, folder: str) -> None:
+        if state.global_step == 8:  # Ctrl-C after the weights, before the state file written last
+            raise Crash
+        save_json(state, folder)
+
+    interrupted = _config(encoder, data, tmp_path / "resumed", **changes)
+    monkeypatch.setattr(loop.TrainerState, "save_json", crash_saving_step_8)
+    with pytest.raises(Crash):
+        train(interrupted)
+    monkeypatch.undo()
+    torn = tmp_path / "resumed" / "checkpoints" / "step-00000008"
+    assert (torn / "model.safetensors").is_file() and list_checkpoints(interrupted.output_dir) == [
+        str(tmp_path / "resumed" / "checkpoints" / "step-00000005")  # the end of epoch 1
+    ]
+
+    with caplog.at_level("WARNING", logger="adekd.training.checkpoints"):
+        train(dataclasses.replace(interrupted, resume=True))
+    assert f"ignoring {torn}, whose saving was cut short" in caplog.text
+    assert "resuming from step-00000005" in caplog.text
+    assert [Path(path).name for path in list_checkpoints(interrupted.output_dir)] == [f"step-{last_step:08d}"]
+    assert list_checkpoints(interrupted.output_dir, complete=False) == []  # step 8 saved again in full
+    expected, resumed = (
+        load_file(tmp_path / "full" / "model.safetensors"),
+        load_file(torn.parent.parent / "model.safetensors"),
+    )
+    assert all(torch.equal(expected[key], resumed[key]) for key in expected)
+
+
 def test_with_ema_the_student_holds_the_average_and_the_raw_weights_keep_training(encoder, data, tmp_path):
     config = _config(encoder, data, tmp_path / "run", dev_fraction=0.0, ema_decay=0.5)
     last_step = train(config)["training"]["global_step"]

@@ -80,8 +80,9 @@ def checkpoint_dir(output_dir: str, global_step: int) -> str:
     return os.path.join(output_dir, CHECKPOINTS_DIR, f"step-{global_step:08d}")
 
 
-def list_checkpoints(output_dir: str) -> list[str]:
-    """Complete checkpoints in ``output_dir``, oldest first (a folder without its state file is torn)."""
+def list_checkpoints(output_dir: str, complete: bool = True) -> list[str]:
+    """Checkpoints in ``output_dir``, oldest first: the complete ones, or (``complete=False``) the torn
+    ones, whose saving was cut short before their state file, written last, was."""
     root = os.path.join(output_dir, CHECKPOINTS_DIR)
     if not os.path.isdir(root):
         return []
@@ -89,7 +90,7 @@ def list_checkpoints(output_dir: str) -> list[str]:
     for name in os.listdir(root):
         match = _CHECKPOINT.match(name)
         path = os.path.join(root, name)
-        if match and os.path.isfile(os.path.join(path, TRAINER_STATE_NAME)):
+        if match and os.path.isfile(os.path.join(path, TRAINER_STATE_NAME)) == complete:
             found.append((int(match.group(1)), path))
     return [path for _, path in sorted(found)]
 
@@ -118,6 +119,13 @@ def find_resume_checkpoint(config: TrainingConfig, own: Collection[str] = ()) ->
         logger.warning("--resume: no checkpoint in %s, starting from the beginning", config.output_dir)
         return None
     latest = checkpoints[-1]
+    for torn in list_checkpoints(config.output_dir, complete=False):
+        logger.warning(
+            "--resume: ignoring %s, whose saving was cut short (no %s); resuming from %s",
+            torn,
+            TRAINER_STATE_NAME,
+            os.path.basename(latest),
+        )
     saved = TrainingConfig.load(latest)
     check_resume_compatible(saved, config, latest)
     return latest
