@@ -585,14 +585,11 @@ def _add_label(sub: argparse._SubParsersAction) -> None:
 def _run_label(args: argparse.Namespace) -> None:
     from dataclasses import fields
 
+    from adekd.tasks import load_task
     from adekd.teacher import LabelConfig, check_silver_output, label
     from adekd.teacher.backends import BackendError
     from adekd.teacher.cache import CacheError
 
-    try:  # before any teacher call: an --output that cannot be written must not cost a run
-        check_silver_output(args.output)
-    except ValueError as err:
-        raise CLIError(str(err)) from None
     price = None
     if args.price:
         try:
@@ -605,6 +602,11 @@ def _run_label(args: argparse.Namespace) -> None:
         field.name: getattr(args, field.name) for field in fields(LabelConfig) if hasattr(args, field.name)
     }
     config = LabelConfig(**settings, price_per_million=price)
+    try:  # before any teacher call: an --output that cannot be written must not cost a run
+        identity = {"input": args.input, "teacher": config.teacher, "model": config.resolved_model()}
+        check_silver_output(args.output, identity | {"task": load_task(config.task).name})
+    except ValueError as err:  # includes TaskError
+        raise CLIError(str(err)) from None
     try:
         result = label(args.input, config)
     except (BackendError, CacheError, ValueError) as err:  # includes CorpusError, RecordError, PromptError

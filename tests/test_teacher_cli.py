@@ -287,6 +287,43 @@ def test_rerun_rewrites_its_own_silver_folder_and_keeps_files_a_user_added(tmp_p
 
 
 @pytest.mark.parametrize(
+    ("change", "difference"),
+    [
+        ("input", "input '{tmp}/in.txt', now '{tmp}/other.txt'"),
+        ("model", "model 'teacher', now 'teacher-2'"),
+    ],
+)
+def test_another_runs_silver_folder_is_refused_before_any_request(
+    tmp_path, capsys, monkeypatch, change, difference
+):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    for name in ("in.txt", "other.txt"):
+        (tmp_path / name).write_text("Aspirin and rash.\n")
+    with FakeOpenAIServer() as server:
+        assert main(label_args(server, tmp_path, tmp_path / "in.txt")) == 0
+        before = {path: path.read_bytes() for path in (tmp_path / "silver").rglob("*") if path.is_file()}
+        sent = len(server.received)
+        args = label_args(server, tmp_path, tmp_path / ("other.txt" if change == "input" else "in.txt"))
+        if change == "model":
+            args[args.index("teacher")] = "teacher-2"
+        assert main(args) == 2
+        assert len(server.received) == sent
+    error = capsys.readouterr().err
+    assert f"holds the silver labels of another run ({difference.format(tmp=tmp_path)})" in error
+    assert "choose another folder, or remove it to label it again" in error and "Traceback" not in error
+    assert {path: path.read_bytes() for path in (tmp_path / "silver").rglob("*") if path.is_file()} == before
+
+
+def test_a_rerun_naming_its_input_by_another_path_is_the_same_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    (tmp_path / "in.txt").write_text("Aspirin and rash.\n")
+    monkeypatch.chdir(tmp_path)
+    with FakeOpenAIServer() as server:
+        assert main(label_args(server, tmp_path, tmp_path / "in.txt")) == 0
+        assert main(label_args(server, tmp_path, "./in.txt")) == 0
+
+
+@pytest.mark.parametrize(
     ("output", "message"),
     [
         ("afile", "output folder {tmp}/afile is a file"),

@@ -147,3 +147,12 @@ def test_save_refuses_a_folder_adekd_did_not_write_and_rewrites_its_own(server, 
     assert is_silver_folder(tmp_path / "silver")
     result.save(tmp_path / "silver")  # a rerun into its own output
     assert len(datasets.load_dataset(str(tmp_path / "silver"))["train"]) == 1
+
+
+def test_save_refuses_another_runs_silver_folder(server, tmp_path):
+    result = label(["Aspirin and rash."], config(server, tmp_path))
+    result.save(tmp_path / "silver")
+    other = dict(result.summary, task=dict(result.summary["task"], name="chemical_disease"))
+    with pytest.raises(SilverOutputError, match=r"another run \(task 'ade', now 'chemical_disease'\)"):
+        type(result)(result.records, result.failures, other).save(tmp_path / "silver")
+    result.save(tmp_path / "silver")  # the same run again

@@ -58,7 +58,7 @@ from adekd.teacher.parsing import AnswerParseError, parse_answer
 from adekd.teacher.pricing import price_for
 from adekd.teacher.prompts import PromptTemplate, load_prompt
 from adekd.teacher.schema import answer_schema, quote_choices
-from adekd.teacher.silver import silver_dataset, write_silver
+from adekd.teacher.silver import check_silver_output, run_identity, silver_dataset, write_silver
 
 logger = logging.getLogger(__name__)
 
@@ -248,6 +248,7 @@ class LabelRunResult:
 
     def save(self, output_dir: str | os.PathLike) -> Path:
         """Write the folder ``load_dataset(output_dir)`` reads (layout: :mod:`adekd.teacher.silver`)."""
+        check_silver_output(output_dir, run_identity(self.summary))
         return write_silver(output_dir, self.records, self.failures, self.summary)
 
 

@@ -13,7 +13,8 @@ that labeled nothing writes only the last two files.
 
 A rerun rewrites a silver folder in place (the answers come from the cache), but a folder is only
 written when it is new, empty or a silver folder adekd wrote (:func:`check_silver_output`): an
-``--output`` pointed at a project folder must never replace its README or delete its data.
+``--output`` pointed at a project folder must never replace its README or delete its data, nor one
+pointed at another run's silver labels (other input, teacher, model or task) replace them.
 """
 
 from __future__ import annotations
@@ -122,23 +123,63 @@ def is_silver_folder(folder: str | os.PathLike) -> bool:
     )
 
 
-def check_silver_output(output_dir: str | os.PathLike) -> None:
+def run_identity(summary: Mapping[str, Any]) -> dict[str, str | None]:
+    """What makes two labeling runs the same run, from a ``run_summary.json``: its input, teacher
+    backend and model, and task. A rerun of the same run may rewrite its silver folder (with more
+    sentences, say); a run that labels something else may not."""
+    corpus, teacher, task = (summary.get(key) or {} for key in ("corpus", "teacher", "task"))
+    return {
+        "input": corpus.get("source"),
+        "teacher": teacher.get("backend"),
+        "model": teacher.get("model"),
+        "task": task.get("name"),
+    }
+
+
+def _same(key: str, saved: str | None, given: str | None) -> bool:
+    """Equal values; an input path also when both resolve to the same file (``./x`` is ``x``)."""
+    if saved == given:
+        return True
+    return (
+        key == "input" and None not in (saved, given) and os.path.realpath(saved) == os.path.realpath(given)
+    )
+
+
+def check_silver_output(
+    output_dir: str | os.PathLike, identity: Mapping[str, str | None] | None = None
+) -> None:
     """Raise :class:`SilverOutputError` unless ``output_dir`` may be written as a silver folder.
 
     Writable: a path that does not exist yet, an empty folder, a silver folder adekd wrote (a rerun
     rewrites it; the answers come from the cache) or a folder holding only ``failures.jsonl`` (what
-    a run that failed on every text leaves). Call it before labeling, so a refused folder costs no
-    teacher call.
+    a run that failed on every text leaves). With ``identity`` (:func:`run_identity` of the run
+    about to write), a silver folder of another run is refused too. Call it before labeling, so a
+    refused folder costs no teacher call.
     """
     folder = Path(output_dir)
     try:
         foreign = existing_entries(folder, ignore=(FAILURES_FILE,))
     except NotADirectoryError as err:
         raise SilverOutputError(f"output folder {err}; choose a folder path") from None
-    if foreign and not is_silver_folder(folder):
+    if not foreign:
+        return
+    if not is_silver_folder(folder):
         raise SilverOutputError(
             f"output folder {folder} holds files adekd label did not write ({listed(foreign)}); writing "
             "the silver dataset there would replace or mix with them: choose a new or empty folder"
+        )
+    if identity is None:
+        return
+    saved = run_identity(json.loads((folder / SUMMARY_FILE).read_text(encoding="utf-8")))
+    differences = [
+        f"{key} {saved[key]!r}, now {identity[key]!r}"
+        for key in saved
+        if not _same(key, saved[key], identity[key])
+    ]
+    if differences:
+        raise SilverOutputError(
+            f"output folder {folder} holds the silver labels of another run ({'; '.join(differences)}); "
+            "labeling there would replace them: choose another folder, or remove it to label it again"
         )
 
 
