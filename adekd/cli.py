@@ -141,7 +141,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 def _run_evaluate(args: argparse.Namespace) -> None:
     import json
 
-    from adekd.corpora import load_records
+    from adekd.corpora import detect_source, load_records
+    from adekd.corpora.loading import reads_labels
     from adekd.metrics import format_table, score
     from adekd.tasks import TaskError, load_task
     from adekd.tasks.words import TaskWords
@@ -153,6 +154,16 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     except TaskError as err:
         raise CLIError(f"--task: {err}") from None
     try:
+        for flag, source in (("--references", args.references), ("--predictions", args.predictions)):
+            if not reads_labels(source, task):
+                hint = (
+                    "a task whose spec maps its annotations reads them (--task chemical-disease)"
+                    if detect_source(source) == "pubtator"
+                    else "give records in the shape adekd writes"
+                )
+                raise CLIError(
+                    f'{flag} {source} holds texts without labels (no record has "drugs" or "ades"): {hint}'
+                )
         references = load_records(args.references, task=task)
         predictions = load_records(args.predictions, task=task)
     except ValueError as err:  # CorpusError and RecordError name the file, line or record

@@ -161,6 +161,16 @@ def test_evaluate_names_the_broken_line(files, tmp_path):
     assert "line 2" in result.stderr and "'a'" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("flag", ["--references", "--predictions"])
+def test_evaluate_refuses_texts_without_labels(files, tmp_path, capsys, flag):
+    texts = tmp_path / "texts.jsonl"
+    write_jsonl([{"id": r["id"], "text": r["text"]} for r in GOLD], texts)
+    given = {"--references": str(files[0]), "--predictions": str(files[1]), flag: str(texts)}
+    assert adekd_main(["evaluate", *(item for pair in given.items() for item in pair)]) == 2
+    error = capsys.readouterr().err
+    assert f'{flag} {texts} holds texts without labels (no record has "drugs" or "ades")' in error
+
+
 def test_evaluate_help():
     result = run_cli("evaluate", "--help")
     assert result.returncode == 0
@@ -211,10 +221,11 @@ def test_evaluate_with_a_task_reads_its_pubtator_gold_and_names_the_rows_in_its_
     metrics = json.loads(output.read_text())
     assert metrics["task"] == "chemical-disease" and metrics["num_gold"] == 2 and metrics["strict_tp"] == 1
 
-    assert adekd_main(argv) == 0  # without the task the PubTator file is unlabeled text, in ADE words
-    assert _row_names(capsys.readouterr().out) == ["pairs", "drugs", "ADEs"]
-    metrics = json.loads(output.read_text())
-    assert metrics["num_gold"] == 0 and "task" not in metrics
+    assert adekd_main(argv) == 2  # without the task the PubTator file is unlabeled text: nothing to score
+    assert 'holds texts without labels (no record has "drugs" or "ades"): a task whose spec maps' in (
+        capsys.readouterr().err
+    )
+    assert json.loads(output.read_text()) == metrics  # the earlier result is kept
     assert adekd_main([*argv, "--task", "nope"]) == 2
     assert "--task: task 'nope' is neither a built-in task" in capsys.readouterr().err
 

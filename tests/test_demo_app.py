@@ -43,6 +43,10 @@ def test_read_upload_skips_broken_lines_and_names_them(tmp_path):
         (b'{"id": "a", "text": "x"}\n\xff\xfe broken', "not UTF-8 text"),
         (b"{not json}\n", "has no valid record: upload.jsonl line 1"),
         (b"", "has no valid record"),
+        (
+            b'{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n',
+            'holds texts without labels: no record has "drugs"',
+        ),
     ],
 )
 def test_read_upload_refuses_files_with_nothing_to_score(tmp_path, content, message):

@@ -40,6 +40,10 @@ SourceKind = Literal[
     "ade_corpus", "spert", "pubtator", "records_jsonl", "jsonl_texts", "text", "dataset", "hub"
 ]
 
+TEXT_SOURCES: tuple[SourceKind, ...] = ("pubtator", "jsonl_texts", "text")
+"""Sources :func:`load_records` reads as texts without labels (a PubTator file too, unless a task reads
+its annotations)."""
+
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 _FILE_SUFFIXES = (".json", ".txt", ".rel", ".gz", ".parquet", ".csv", ".arrow", *JSONL_SUFFIXES)
 _TABLE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
@@ -64,7 +68,7 @@ def _has_labeled_lines(block: bytes) -> bool:
     return any(key in block for key in _RAW_LABEL_KEYS) and any(map(_is_labeled_line, block.splitlines()))
 
 
-def _has_labeled_line(path: Path) -> bool:
+def has_labeled_line(path: Path) -> bool:
     """Whether any line of a JSONL file is a labeled record: an object with a ``drugs`` or ``ades`` key.
 
     The first line cannot decide: a records JSONL may open with negative sentences written without
@@ -99,7 +103,7 @@ def detect_source(source: str | os.PathLike) -> SourceKind:
         if name.endswith(".json"):
             return "spert"
         if name.endswith(JSONL_SUFFIXES):
-            return "records_jsonl" if _has_labeled_line(path) else "jsonl_texts"
+            return "records_jsonl" if has_labeled_line(path) else "jsonl_texts"
         if path.suffix in _TABLE_BUILDERS:
             return "dataset"
         return "pubtator" if is_pubtator(path) else "text"
@@ -197,6 +201,15 @@ def _load_hub(dataset_id: str, split: str | None, name: str | None) -> list[Reco
     return dataset_rows_to_records(dataset, dataset_id.rsplit("/", 1)[-1])
 
 
+def reads_labels(source: str | os.PathLike, task: str | os.PathLike | TaskSpec | None = None) -> bool:
+    """Whether :func:`load_records` reads ``source`` (with ``task``) as labeled records, not bare texts:
+    scoring against texts, or scoring them, would silently count no pair at all."""
+    kind = detect_source(source)
+    return kind not in TEXT_SOURCES or (
+        kind == "pubtator" and task is not None and load_task(task).pubtator is not None
+    )
+
+
 def load_records(
     source: str | os.PathLike,
     split: str | None = None,
@@ -237,7 +250,7 @@ def load_records(
         records = read_spert(path, on_error=on_error, report=report)
     elif kind == "pubtator" and task is not None and load_task(task).pubtator is not None:
         records = read_relation_records(path, load_task(task))
-    elif kind in ("pubtator", "jsonl_texts", "text"):
+    elif kind in TEXT_SOURCES:
         records = list(iter_texts(path))
     elif kind == "dataset":
         dataset = _load_dataset_folder(path, split)

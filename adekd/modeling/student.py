@@ -16,6 +16,7 @@ from typing import Any
 from transformers import AutoTokenizer, PretrainedConfig
 
 from adekd.corpora import detect_source, iter_texts, load_records
+from adekd.corpora.loading import TEXT_SOURCES
 from adekd.modeling.configuration_adekd import AdeStudentConfig
 from adekd.modeling.modeling_adekd import AdeStudentForExtraction
 from adekd.modeling.pipeline_adekd import iter_extract
@@ -116,7 +117,7 @@ def iter_input_records(
     splits, dataset folders and the ADE corpus go through :func:`adekd.corpora.load_records`; their
     drugs are used as given unless ``keep_drugs=False`` (to score the student end to end on gold).
     """
-    if detect_source(source) in ("pubtator", "jsonl_texts", "text"):
+    if detect_source(source) in TEXT_SOURCES:
         yield from iter_texts(source, split_sentences=split_sentences)
         return
     for record in load_records(source):

@@ -260,9 +260,10 @@ def read_inputs(source: str | os.PathLike, split_sentences: bool | None = None) 
     :func:`adekd.corpora.load_records`, so silver ids match gold ids for teacher evaluation.
     """
     from adekd.corpora import detect_source, iter_texts, load_records
+    from adekd.corpora.loading import TEXT_SOURCES
     from adekd.corpora.pubtator import document_sentence_records
 
-    if detect_source(source) in ("pubtator", "jsonl_texts", "text"):
+    if detect_source(source) in TEXT_SOURCES:
         yield from iter_texts(source, split_sentences=split_sentences)
         return
     for record in load_records(source):
