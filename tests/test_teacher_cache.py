@@ -52,6 +52,29 @@ def test_each_answer_is_committed_and_readable_by_another_connection(tmp_path):
         AnswerCache(path)
 
 
+def _damaged_cache(path, page: int) -> list[str]:
+    """A cache of 300 answers with one page of its file overwritten, as a disk error leaves it."""
+    keys = [f"k{i}" for i in range(300)]
+    with AnswerCache(path) as cache:
+        for key in keys:
+            generation = Generation('{"drugs": []}' * 10, "stop", 1, 1)
+            cache.put(
+                key, generation, transport="t", model="m", prompt_hash="p", params=PARAMS, text="x" * 100
+            )
+    with open(path, "r+b") as handle:
+        handle.seek(4096 * (page - 1))
+        handle.write(b"\xff" * 4096)
+    return keys
+
+
+@pytest.mark.parametrize("page", [2, 5])
+def test_a_damaged_cache_file_is_one_error_naming_it(tmp_path, page):
+    keys = _damaged_cache(tmp_path / "c.sqlite", page)
+    with pytest.raises(CacheError, match=r"c\.sqlite cannot be used \(database disk image is malformed\)"):
+        cache = AnswerCache(tmp_path / "c.sqlite")  # page 2 fails here, page 5 on a read
+        [cache.get(key) for key in keys]
+
+
 def test_rate_limiter_spaces_requests_and_tokens_over_the_window():
     async def run(limiter, calls):
         loop = asyncio.get_running_loop()

@@ -11,6 +11,7 @@ from teacher_server import FakeOpenAIServer
 
 from adekd.corpora import load_records
 from adekd.teacher import LabelConfig, SilverOutputError, is_silver_folder, label, read_inputs
+from adekd.teacher.cache import CacheError
 
 
 @pytest.fixture
@@ -147,6 +148,46 @@ def test_save_refuses_a_folder_adekd_did_not_write_and_rewrites_its_own(server, 
     assert is_silver_folder(tmp_path / "silver")
     result.save(tmp_path / "silver")  # a rerun into its own output
     assert len(datasets.load_dataset(str(tmp_path / "silver"))["train"]) == 1
+
+
+def test_an_answer_that_breaks_the_parser_is_a_failure_not_a_lost_input(tmp_path):
+    answers = {"Aspirin caused a rash.": '{"aspirin", "rash"}', "Nothing here.": '{"drugs": []}'}
+    with FakeOpenAIServer(answer=answers.__getitem__) as server:
+        result = label(list(answers), config(server, tmp_path))
+    assert [r["text"] for r in result.records] == ["Nothing here."]
+    assert [f["text"] for f in result.failures] == ["Aspirin caused a rash."]
+    assert "unusable answer: answer has no 'drugs' list" in result.failures[0]["error"]
+    assert result.failures[0]["raw_response"] == '{"aspirin", "rash"}'
+
+
+def test_any_error_on_one_answer_makes_its_input_a_failure(server, tmp_path, monkeypatch):
+    import adekd.teacher.run as run
+
+    real = run.align_answer
+
+    def align(text, *args):
+        if text.startswith("Warfarin"):  # a bug hit by one answer only
+            raise RuntimeError("boom")
+        return real(text, *args)
+
+    monkeypatch.setattr(run, "align_answer", align)
+    result = label(["Aspirin and rash.", "Warfarin and bleeding."], config(server, tmp_path))
+    assert [r["text"] for r in result.records] == ["Aspirin and rash."]
+    assert result.failures[0]["text"] == "Warfarin and bleeding."
+    assert result.failures[0]["error"] == "internal error: RuntimeError: boom"
+    assert result.summary["counts"]["failures"] == 1
+
+
+def test_a_cache_damaged_mid_run_stops_it_with_one_error(server, tmp_path):
+    texts = [f"Sentence {i} with aspirin and a rash." for i in range(300)]
+    label(texts, config(server, tmp_path))
+    with open(tmp_path / "cache.sqlite", "r+b") as handle:  # as a disk error leaves it: one page lost
+        handle.seek(4096 * 4)
+        handle.write(b"\xff" * 4096)
+    with pytest.raises(
+        CacheError, match=r"cache\.sqlite cannot be used \(database disk image is malformed\)"
+    ):
+        label(texts, config(server, tmp_path))
 
 
 def test_save_refuses_another_runs_silver_folder(server, tmp_path):

@@ -23,7 +23,8 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,22 @@ class AnswerCache:
             raise CacheError(
                 f"answer cache {self.path} is an SQLite database that adekd did not write; give another path"
             )
+        with self._damage():
+            self._open()
+
+    @contextmanager
+    def _damage(self) -> Iterator[None]:
+        """A damaged file (a disk error, a copy cut short) fails every read: one error naming the file
+        stops the run, rather than one failed text per read."""
+        try:
+            yield
+        except sqlite3.DatabaseError as err:
+            raise CacheError(
+                f"answer cache {self.path} cannot be used ({err}); if it is damaged, move it away to start "
+                "a new cache, or give another --cache"
+            ) from None
+
+    def _open(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process kills, the case that matters
         with self._db:
@@ -98,10 +115,11 @@ class AnswerCache:
             )
 
     def get(self, key: str) -> Generation | None:
-        row = self._db.execute(
-            "SELECT content, finish_reason, prompt_tokens, completion_tokens FROM answers WHERE key = ?",
-            (key,),
-        ).fetchone()
+        with self._damage():
+            row = self._db.execute(
+                "SELECT content, finish_reason, prompt_tokens, completion_tokens FROM answers WHERE key = ?",
+                (key,),
+            ).fetchone()
         return Generation(*row) if row else None
 
     def put(
@@ -116,22 +134,23 @@ class AnswerCache:
         text: str,
     ) -> None:
         """Store an answer and commit it at once."""
-        self._db.execute(
-            "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                key,
-                transport,
-                model,
-                prompt_hash,
-                json.dumps(params, sort_keys=True),
-                text,
-                generation.content,
-                generation.finish_reason,
-                generation.prompt_tokens,
-                generation.completion_tokens,
-                time.time(),
-            ),
-        )
+        with self._damage():
+            self._db.execute(
+                "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    transport,
+                    model,
+                    prompt_hash,
+                    json.dumps(params, sort_keys=True),
+                    text,
+                    generation.content,
+                    generation.finish_reason,
+                    generation.prompt_tokens,
+                    generation.completion_tokens,
+                    time.time(),
+                ),
+            )
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]

@@ -206,9 +206,7 @@ def _normalize(value: Any, repairs: list[str], keys: _Keys) -> list[DrugAnswer]:
         items = [value]
         repairs.append(f"single {keys.anchor[0]} object")
     else:
-        raise AnswerParseError(
-            f"answer has no {keys.anchors!r} list: {_preview(json.dumps(value, ensure_ascii=False))}"
-        )
+        raise AnswerParseError(f"answer has no {keys.anchors!r} list: {_preview(_shown(value))}")
     merged: dict[str, list[str]] = {}
     for item in items:
         anchor, targets = _read_item(item, repairs, keys)
@@ -237,6 +235,14 @@ def _read_item(item: Any, repairs: list[str], keys: _Keys) -> tuple[str, list[st
         if isinstance(target, str) and target.strip():
             targets.append(target.strip())
     return anchor.strip(), targets
+
+
+def _shown(value: Any) -> str:
+    """JSON where it is JSON; what is not (a set, from ``{"a", "b"}``) as Python writes it."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _preview(text: str, limit: int = 80) -> str:

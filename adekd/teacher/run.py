@@ -52,7 +52,7 @@ from adekd.teacher.backends.base import (
     RequestError,
     TransientError,
 )
-from adekd.teacher.cache import AnswerCache, cache_key, default_cache_path
+from adekd.teacher.cache import AnswerCache, CacheError, cache_key, default_cache_path
 from adekd.teacher.limits import RateLimiter, RetryPolicy
 from adekd.teacher.parsing import AnswerParseError, parse_answer
 from adekd.teacher.pricing import price_for
@@ -510,7 +510,7 @@ class _LabelRun:
         self.usage: Counter[str] = Counter()
         self.records: dict[int, Record] = {}
         self.failures: dict[int, dict[str, Any]] = {}
-        self.fatal: BackendError | None = None
+        self.fatal: BackendError | CacheError | None = None
 
     # --- inputs ----------------------------------------------------------------------------
 
@@ -632,8 +632,11 @@ class _LabelRun:
             self._store(item, generation, params, parsed)
         except _Failure as failure:
             self._fail(item, failure)
-        except BackendError as err:
+        except (BackendError, CacheError) as err:
             self.fatal = self.fatal or err
+        except Exception as err:  # noqa: BLE001 - a bug on one answer must not drop its input silently
+            logger.warning("%s: labeling failed", item.id, exc_info=True)
+            self._fail(item, _Failure(f"internal error: {type(err).__name__}: {err}"))
 
     def _store(self, item: _Item, generation: Generation, params: dict[str, Any], parsed: Any) -> None:
         alignment = align_answer(item.text, parsed.drugs, self.config.fuzzy_threshold)
