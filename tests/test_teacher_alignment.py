@@ -25,6 +25,18 @@ def test_case_whitespace_dash_and_punctuation_are_normalized():
     assert text[30:34] == "5–FU"
 
 
+def test_punctuation_and_unpaired_brackets_around_a_quote_stay_out_of_its_span():
+    text = "Ifosfamide caused encephalopathy. Severe rash, fever (grade 3) and (hypotension)."
+    assert spans(find_quote(text, "encephalopathy.")) == [(18, 32, "exact")]
+    assert spans(find_quote(text, " Severe rash, ")) == [(34, 45, "exact")]
+    assert spans(find_quote(text, "fever (grade 3)")) == [(47, 62, "exact")]
+    assert spans(find_quote(text, "(hypotension).")) == [(68, 79, "exact")]
+    assert spans(find_quote(text, '"fever"')) == [(47, 52, "exact")]
+    assert find_quote(text, " .,( ") == [] and find_quote(text, "()") == []
+    assert spans(find_quote("(R)-warfarin, then (a) or (b).", "(R)-warfarin,")) == [(0, 12, "exact")]
+    assert spans(find_quote("(R)-warfarin, then (a) or (b).", "(a) or (b).")) == [(19, 29, "exact")]
+
+
 def test_fuzzy_match_absorbs_typos_within_the_threshold():
     text = "The patient developed hepatotoxicity and mild nausea."
     (match,) = find_quote(text, "hepatotoxicty")

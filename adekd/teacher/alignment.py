@@ -1,10 +1,11 @@
 """Turn the teacher's quoted strings into character spans of the sentence.
 
-A quote is looked up in three steps, stopping at the first that finds it:
+A quote is first trimmed of the punctuation, quote marks and brackets around it (no
+annotated span ends on them), then looked up in three steps, stopping at the first that finds it:
 
 1. ``exact``: the quote occurs as written (not inside a longer word);
-2. ``normalized``: it occurs once case, runs of whitespace, dash and quote-mark variants and
-   punctuation around the quote are ignored;
+2. ``normalized``: it occurs once case, runs of whitespace, and dash and quote-mark variants are
+   ignored;
 3. ``fuzzy``: the most similar run of words of about the same length scores at least
    ``fuzzy_threshold`` (difflib ratio), which absorbs typos and small inflections.
 
@@ -31,7 +32,8 @@ MAX_QUOTE_CHARS = 300
 MatchStatus = Literal["exact", "normalized", "fuzzy"]
 
 _WORD = re.compile(r"\w+")
-_TRIM = " \t\n\r.,;:!?\"'()[]{}`“”‘’"
+_EDGE = " \t\n\r.,;:!?\"'`“”‘’"
+_BRACKETS = ("()", "[]", "{}")
 _CHAR_VARIANTS = str.maketrans(
     {"‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "−": "-", "’": "'", "‘": "'", "“": '"', "”": '"'}
 )
@@ -70,7 +72,10 @@ class Alignment:
 
 def find_quote(text: str, quote: str, fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD) -> list[Match]:
     """Every equally good match of ``quote`` in ``text`` at the first step that finds any."""
-    if not quote.strip() or len(quote) > MAX_QUOTE_CHARS:
+    if len(quote) > MAX_QUOTE_CHARS:
+        return []
+    quote = _core(quote)
+    if not quote:
         return []
     exact = [
         Match(s, s + len(quote), "exact")
@@ -80,9 +85,7 @@ def find_quote(text: str, quote: str, fuzzy_threshold: float = DEFAULT_FUZZY_THR
     if exact:
         return exact
     norm_text, index = _normalize(text)
-    norm_quote, _ = _normalize(quote.strip(_TRIM))
-    if not norm_quote:
-        return []
+    norm_quote, _ = _normalize(quote)
     normalized = []
     for pos in _occurrences(norm_text, norm_quote):
         start, end = index[pos], index[pos + len(norm_quote) - 1] + 1
@@ -138,6 +141,38 @@ def align_answer(
             )
             result.ade_matches.append(ade)
     return result
+
+
+def _core(quote: str) -> str:
+    """The quote without the punctuation, quote marks and brackets around it.
+
+    A teacher copies "encephalopathy." from the end of a sentence or "rash," from a list, but an
+    annotated span never ends on them; a bracket stays when its pair is inside ("rash (grade 3)").
+    """
+    while True:
+        core = quote.strip(_EDGE)
+        for pair in _BRACKETS:
+            if _wrapped(core, pair):
+                core = core[1:-1]
+            if core.startswith(pair[0]) and pair[1] not in core:
+                core = core[1:]
+            if core.endswith(pair[1]) and pair[0] not in core:
+                core = core[:-1]
+        if core == quote:
+            return core
+        quote = core
+
+
+def _wrapped(quote: str, pair: str) -> bool:
+    """Whether the bracket opening ``quote`` is the one closing it: "(hypotension)", not "(a) or (b)"."""
+    if not (quote.startswith(pair[0]) and quote.endswith(pair[1])):
+        return False
+    depth = 0
+    for position, char in enumerate(quote):
+        depth += (char == pair[0]) - (char == pair[1])
+        if depth == 0:
+            return position == len(quote) - 1
+    return False
 
 
 def _occurrences(haystack: str, needle: str) -> list[int]:
