@@ -34,7 +34,8 @@ async def main():
                 for i, messages in enumerate(job["messages"])]
     generations = await backend.generate(requests)
     await backend.aclose()
-    print("RESULT " + json.dumps([g.__dict__ for g in generations]))
+    print("RESULT " + json.dumps([{"error": str(g)} if isinstance(g, Exception) else g.__dict__
+                                  for g in generations]))
 asyncio.run(main())
 """
 
@@ -46,6 +47,7 @@ def test_vllm_llm_labels_with_structured_outputs():
     python = ensure_environment()
     export_safetensors(MODEL_DIR)
     sentences = ["Acute hepatitis developed after oral amoxicillin.", "Lithium toxicity caused tremor."]
+    sentences.insert(1, "Aspirin and rash. " * 500)  # over the 2048-token context: refused alone
     prompt = load_prompt("zero-shot")
     job = {"model": str(MODEL_DIR), "max_tokens": 96, "schema": answer_schema(),
            "messages": [prompt.messages(s) for s in sentences]}  # fmt: skip
@@ -58,7 +60,11 @@ def test_vllm_llm_labels_with_structured_outputs():
     assert done.returncode == 0, done.stderr[-3000:]
     (line,) = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     generations = json.loads(line.removeprefix("RESULT "))
-    assert len(generations) == 2
+    assert len(generations) == 3
+    assert (
+        generations[1]["error"].startswith("vLLM refused the request:") and "2048" in generations[1]["error"]
+    )
+    del generations[1]
     for generation in generations:
         assert generation["finish_reason"] in ("stop", "length") and generation["prompt_tokens"] > 50
         if generation["finish_reason"] == "stop":  # a complete answer follows the schema exactly

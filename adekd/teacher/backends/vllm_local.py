@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from adekd.teacher.backends.base import Backend, BackendError, ChatRequest, Generation
+from adekd.teacher.backends.base import Backend, BackendError, ChatRequest, Generation, RequestError
 
 INSTALL_HELP = (
     "vLLM is not installed in this environment: `pip install 'adekd[vllm]'` on a Linux GPU machine "
@@ -48,10 +48,21 @@ class VLLMBackend(Backend):
         if self._llm is None:
             await asyncio.to_thread(self._load)
 
-    async def generate(self, requests: Sequence[ChatRequest]) -> list[Generation]:
+    async def generate(self, requests: Sequence[ChatRequest]) -> list[Generation | Exception]:
         return await asyncio.to_thread(self._generate, list(requests))
 
-    def _generate(self, requests: list[ChatRequest]) -> list[Generation]:
+    def _generate(self, requests: list[ChatRequest]) -> list[Generation | Exception]:
+        """One ``chat`` call for the batch; a request vLLM refuses (a prompt over the context length)
+        fails the whole call, so the batch is then asked one request at a time and only that request
+        fails, as it would over HTTP."""
+        try:
+            return self._chat(requests)
+        except _refused() as err:
+            if len(requests) == 1:
+                return [RequestError(f"vLLM refused the request: {type(err).__name__}: {err}")]
+        return [result for request in requests for result in self._generate([request])]
+
+    def _chat(self, requests: list[ChatRequest]) -> list[Generation | Exception]:
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
@@ -77,3 +88,13 @@ class VLLMBackend(Backend):
 
     async def aclose(self) -> None:
         self._llm = None
+
+
+def _refused() -> tuple[type[Exception], ...]:
+    """What vLLM raises for a request it will not run: ``VLLMClientError`` in recent releases,
+    ``ValueError`` in older ones."""
+    try:
+        from vllm.exceptions import VLLMClientError
+    except ImportError:
+        return (ValueError,)
+    return (ValueError, VLLMClientError)
