@@ -525,7 +525,11 @@ def _add_label(sub: argparse._SubParsersAction) -> None:
     )
     add("--model", help="model name (default: gpt-4o-mini for openai, the packaged SmolLM2 for local)")
     add("--base-url", help="server URL, e.g. http://127.0.0.1:8000/v1 (default for openai: api.openai.com)")
-    add("--api-key-env", default="OPENAI_API_KEY", metavar="VAR", help="variable holding the API key")
+    add(
+        "--api-key-env",
+        metavar="VAR",
+        help="variable holding the API key (default OPENAI_API_KEY; VLLM_API_KEY with --teacher vllm)",
+    )
     add(
         "--task",
         default="ade",
@@ -822,6 +826,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # one INFO line per HTTP request would bury the progress bar and the summary
+        for name in ("httpx", "httpx2"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         args.func(args)
     except CLIError as err:

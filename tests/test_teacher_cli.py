@@ -93,6 +93,7 @@ def test_killed_run_resumes_without_lost_or_repeated_requests(tmp_path):
     summary = json.loads((tmp_path / "silver" / "run_summary.json").read_text())
     assert (summary["counts"]["cached"], summary["counts"]["requested"]) == (7, 17)
     assert "labeled 24 texts (7 from the cache, 17 requested)" in resumed.stdout
+    assert "HTTP Request" not in resumed.stderr  # no log line per request under the progress bar
 
 
 def test_output_folder_empty_lines_duplicates_and_evaluation(tmp_path, capsys, monkeypatch):

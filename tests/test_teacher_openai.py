@@ -47,6 +47,26 @@ def config(server, tmp_path, **overrides):
     return LabelConfig(**{**settings, **overrides})
 
 
+@pytest.mark.parametrize("vllm_key", [None, "vllm-secret"])
+def test_a_vllm_server_gets_vllm_api_key_never_the_openai_key(server, tmp_path, monkeypatch, vllm_key):
+    if vllm_key:
+        monkeypatch.setenv("VLLM_API_KEY", vllm_key)
+    else:
+        monkeypatch.delenv("VLLM_API_KEY", raising=False)
+    label([S1], config(server, tmp_path, teacher="vllm"))
+    (request,) = server.chat_requests()
+    assert request["headers"]["authorization"] == f"Bearer {vllm_key or 'EMPTY'}"
+    label([S2], config(server, tmp_path, teacher="vllm", api_key_env="OPENAI_API_KEY"))  # asked for by name
+    assert server.chat_requests()[-1]["headers"]["authorization"] == f"Bearer {KEY}"
+
+
+def test_credentials_in_the_base_url_stay_out_of_messages_and_logs(tmp_path, caplog):
+    url = "http://user:url-secret@127.0.0.1:9/v1"  # nothing listens on port 9
+    with pytest.raises(BackendError, match=r"cannot reach http://127\.0\.0\.1:9/v1") as err:
+        label([S1], LabelConfig(teacher="openai", model="m", base_url=url, cache=str(tmp_path / "c.sqlite")))
+    assert "url-secret" not in str(err.value) and "url-secret" not in caplog.text
+
+
 def test_request_sent_and_silver_record_provenance(server, tmp_path):
     result = label([{"id": "r1", "text": S1}], config(server, tmp_path, prompt="zero-shot"))
     (request,) = server.chat_requests()

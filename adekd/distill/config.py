@@ -151,7 +151,12 @@ class DistillConfig:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as written to the run summary: a teacher URL without its ``user:password@``."""
+        from adekd.teacher.backends.openai_http import safe_url
+
+        values = dataclasses.asdict(self)
+        values["teacher"]["base_url"] = safe_url(values["teacher"]["base_url"])
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "config") -> DistillConfig:

@@ -81,8 +81,10 @@ class LabelConfig:
     model: str | None = None
     """Model name; default ``gpt-4o-mini`` for openai, the packaged SmolLM2 GGUF for local."""
     base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    """Environment variable holding the API key; the key itself is never stored."""
+    api_key_env: str | None = None
+    """Environment variable holding the API key (the key itself is never stored): ``OPENAI_API_KEY``,
+    or ``VLLM_API_KEY`` (what ``vllm serve`` reads for its ``--api-key``) for the vllm teacher, so an
+    OpenAI key is not sent to a self-hosted server unasked."""
     task: str | os.PathLike | TaskSpec = DEFAULT_TASK
     """What to extract: a built-in task name (``ade``), a task spec file or a :class:`TaskSpec`."""
     prompt: str = "few-shot"
@@ -140,6 +142,11 @@ class LabelConfig:
         if self.teacher == "local":
             return PACKAGED_TEACHER
         raise ValueError("--teacher vllm needs --model (the model the server serves, or the one to load)")
+
+    def resolved_api_key_env(self) -> str:
+        if self.api_key_env:
+            return self.api_key_env
+        return "VLLM_API_KEY" if self.teacher == "vllm" else "OPENAI_API_KEY"
 
     def resolved_structured(self) -> Literal["response_format", "structured_outputs", "none"]:
         mode = self.structured_output
@@ -300,7 +307,7 @@ def build_backend(config: LabelConfig, cache: AnswerCache | None = None) -> Back
         return OpenAIBatchBackend(
             model,
             base_url=config.base_url,
-            api_key_env=config.api_key_env,
+            api_key_env=config.resolved_api_key_env(),
             cache=cache,
             poll_interval=config.batch_poll_interval,
             timeout=config.request_timeout,
@@ -310,7 +317,7 @@ def build_backend(config: LabelConfig, cache: AnswerCache | None = None) -> Back
     return OpenAIChatBackend(
         model,
         base_url=config.base_url,
-        api_key_env=config.api_key_env,
+        api_key_env=config.resolved_api_key_env(),
         structured=config.resolved_structured(),
         timeout=config.request_timeout,
     )
@@ -350,7 +357,9 @@ async def label_async(
     if backend is None and config.transport == "openai-chat":
         from adekd.teacher.backends.openai_http import resolve_api_key
 
-        resolve_api_key(config.base_url, config.api_key_env)  # a missing key fails before any request
+        resolve_api_key(
+            config.base_url, config.resolved_api_key_env()
+        )  # a missing key fails before any request
     source = None
     if isinstance(inputs, str | os.PathLike):
         source = os.fspath(inputs)
@@ -750,7 +759,7 @@ class _LabelRun:
     def _summary(
         self, source: str | None, started_at: datetime, seconds: float, labeled: int
     ) -> dict[str, Any]:
-        from adekd.teacher.backends.openai_http import is_openai_url
+        from adekd.teacher.backends.openai_http import is_openai_url, safe_url
 
         try:
             adekd_version = version("adekd")
@@ -793,7 +802,7 @@ class _LabelRun:
                 "backend": self.config.teacher,
                 "transport": self.config.transport,
                 "model": self.model,
-                "base_url": _safe_url(self.config.base_url),
+                "base_url": safe_url(self.config.base_url),
                 "parameters": {
                     **self.config.decoding(),
                     "retry_truncated": self.config.retry_truncated,
@@ -846,15 +855,3 @@ class _LabelRun:
 
 def _short_hash(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()[:16]
-
-
-def _safe_url(url: str | None) -> str | None:
-    """The base URL without any user:password part (never written anywhere)."""
-    if not url:
-        return url
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -78,7 +78,7 @@ class OpenAIBatchBackend(OpenAIChatBackend):
             if remaining:
                 results.update(await self._collect(await self._submit(remaining)))
         except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as err:
-            raise BackendError(f"{self.base_url}: {server_message(err)}") from None
+            raise BackendError(f"{self.shown_url}: {server_message(err)}") from None
         except openai.APIStatusError as err:
             raise TransientError(f"Batch API error {err.status_code}: {server_message(err)}") from None
         except openai.APIConnectionError as err:

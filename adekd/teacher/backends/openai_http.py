@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from adekd.teacher.backends.base import (
     Backend,
@@ -47,6 +47,16 @@ def is_openai_url(base_url: str | None) -> bool:
     return host == "api.openai.com" or host.endswith(".openai.com")
 
 
+def safe_url(url: str | None) -> str | None:
+    """The URL without any ``user:password@`` part: what messages, logs and summaries may show."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 def resolve_api_key(base_url: str | None, api_key_env: str = "OPENAI_API_KEY") -> str:
     """The API key from ``api_key_env``; a placeholder for self-hosted servers, an error for OpenAI."""
     key = os.environ.get(api_key_env, "").strip()
@@ -59,7 +69,7 @@ def resolve_api_key(base_url: str | None, api_key_env: str = "OPENAI_API_KEY") -
         )
     host = urlsplit(base_url or "").hostname or ""
     if host not in _LOCAL_HOSTS:
-        logger.warning("%s is not set; calling %s without an API key", api_key_env, base_url)
+        logger.warning("%s is not set; calling %s without an API key", api_key_env, safe_url(base_url))
     return "EMPTY"
 
 
@@ -109,6 +119,7 @@ class OpenAIChatBackend(Backend):
 
         self.model = model
         self.base_url = base_url or OPENAI_BASE_URL
+        self.shown_url = safe_url(self.base_url)
         self.structured = structured
         self.is_openai = is_openai_url(self.base_url)
         self.client = AsyncOpenAI(
@@ -148,15 +159,15 @@ class OpenAIChatBackend(Backend):
         except (openai.NotFoundError, openai.APIResponseValidationError):
             return  # the server has no model listing; the first request will tell
         except (openai.AuthenticationError, openai.PermissionDeniedError) as err:
-            raise BackendError(f"{self.base_url} refused the API key: {server_message(err)}") from None
+            raise BackendError(f"{self.shown_url} refused the API key: {server_message(err)}") from None
         except openai.APIConnectionError as err:
-            raise BackendError(f"cannot reach {self.base_url}: {err}") from None
+            raise BackendError(f"cannot reach {self.shown_url}: {err}") from None
         except openai.APIStatusError as err:
             logger.warning("could not list the models of %s: %s", self.base_url, server_message(err))
             return
         if served and self.model not in served:
             shown = ", ".join(served[:10]) + (", ..." if len(served) > 10 else "")
-            raise BackendError(f"model {self.model!r} is not served by {self.base_url} (it serves: {shown})")
+            raise BackendError(f"model {self.model!r} is not served by {self.shown_url} (it serves: {shown})")
 
     async def generate(self, requests: Sequence[ChatRequest]) -> list[Generation]:
         import openai
@@ -166,12 +177,12 @@ class OpenAIChatBackend(Backend):
             completion = await self.client.chat.completions.create(**self.request_body(request))
         except openai.RateLimitError as err:
             if getattr(err, "code", None) == "insufficient_quota":
-                raise BackendError(f"{self.base_url}: {server_message(err)}") from None
+                raise BackendError(f"{self.shown_url}: {server_message(err)}") from None
             raise TransientError(
                 f"rate limited: {server_message(err)}", retry_after_seconds(err.response.headers)
             ) from None
         except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as err:
-            raise BackendError(f"{self.base_url}: {server_message(err)}") from None
+            raise BackendError(f"{self.shown_url}: {server_message(err)}") from None
         except (openai.BadRequestError, openai.UnprocessableEntityError) as err:
             raise RequestError(f"rejected by the server: {server_message(err)}") from None
         except openai.APIStatusError as err:
