@@ -160,6 +160,21 @@ def test_an_answer_that_breaks_the_parser_is_a_failure_not_a_lost_input(tmp_path
     assert result.failures[0]["raw_response"] == '{"aspirin", "rash"}'
 
 
+def test_a_rerun_asks_again_for_the_answers_that_could_not_be_used(tmp_path):
+    texts = ["Aspirin and rash.", "Warfarin and bleeding."]
+    glitch = {"Warfarin and bleeding.": ""}  # an empty answer, as a server under load may send
+    with FakeOpenAIServer() as server:
+        good = server.answer
+        server.answer = lambda text: glitch.get(text, good(text))
+        first = label(texts, config(server, tmp_path))
+        assert [f["text"] for f in first.failures] == ["Warfarin and bleeding."]
+        server.answer, sent = good, len(server.chat_requests())
+        second = label(texts, config(server, tmp_path))
+        assert [r["sentence"] for r in server.chat_requests()[sent:]] == ["Warfarin and bleeding."]
+    assert [r["text"] for r in second.records] == texts and second.failures == []
+    assert (second.summary["counts"]["cached"], second.summary["counts"]["requested"]) == (1, 1)
+
+
 def test_any_error_on_one_answer_makes_its_input_a_failure(server, tmp_path, monkeypatch):
     import adekd.teacher.run as run
 

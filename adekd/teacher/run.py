@@ -584,10 +584,13 @@ class _LabelRun:
         return request, params
 
     async def _answer(self, text: str, max_tokens: int) -> tuple[Generation, dict[str, Any], bool]:
-        """The answer for ``text`` from the cache or the backend, retried on transient errors."""
+        """The answer for ``text`` from the cache or the backend, retried on transient errors.
+
+        A cached answer that cannot be parsed (an empty answer from a server glitch, say) is asked
+        again, so rerunning a command, or labeling its ``failures.jsonl``, retries those inputs."""
         request, params = self._request(text, max_tokens)
         cached = self.cache.get(request.key)
-        if cached is not None:
+        if cached is not None and self._usable(cached):
             self.usage["cached_prompt_tokens"] += cached.prompt_tokens
             self.usage["cached_completion_tokens"] += cached.completion_tokens
             return cached, params, True
@@ -618,6 +621,15 @@ class _LabelRun:
         self.usage["prompt_tokens"] += generation.prompt_tokens
         self.usage["completion_tokens"] += generation.completion_tokens
         return generation, params, False
+
+    def _usable(self, generation: Generation) -> bool:
+        if generation.finish_reason == "length":  # cut short: asking again gives the same cut
+            return True
+        try:
+            parse_answer(generation.content, self.task)
+        except AnswerParseError:
+            return False
+        return True
 
     async def _label_item(self, item: _Item) -> None:
         try:
