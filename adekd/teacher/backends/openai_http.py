@@ -163,7 +163,7 @@ class OpenAIChatBackend(Backend):
         except openai.APIConnectionError as err:
             raise BackendError(f"cannot reach {self.shown_url}: {err}") from None
         except openai.APIStatusError as err:
-            logger.warning("could not list the models of %s: %s", self.base_url, server_message(err))
+            logger.warning("could not list the models of %s: %s", self.shown_url, server_message(err))
             return
         if served and self.model not in served:
             shown = ", ".join(served[:10]) + (", ..." if len(served) > 10 else "")
