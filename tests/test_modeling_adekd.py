@@ -399,6 +399,19 @@ def test_load_pipeline_refuses_a_device_torch_cannot_use(encoder_dir, tmp_path):
             load_pipeline(folder, device="cuda:0")
 
 
+def test_load_pipeline_refuses_a_precision_it_cannot_run_in(encoder_dir, tmp_path):
+    from adekd.modeling import init_student, load_pipeline
+
+    folder = str(init_student(tmp_path / "student", encoder_dir))
+    for dtype in ("int4", "bf16", torch.int8):
+        with pytest.raises(
+            ValueError, match=rf"^dtype {dtype!r} is not one of float32, bfloat16, float16, int8"
+        ):
+            load_pipeline(folder, dtype=dtype)
+    assert load_pipeline(folder, dtype="bfloat16").model.dtype == torch.bfloat16
+    assert load_pipeline(folder, dtype=torch.float16).model.dtype == torch.float16
+
+
 def test_load_pipeline_names_a_path_that_holds_no_student(encoder_dir, tmp_path):
     from adekd.modeling import load_pipeline
 

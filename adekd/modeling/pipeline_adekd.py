@@ -246,6 +246,7 @@ def load_pipeline(
     if isinstance(model, str):
         check_student_folder(model)
     check_device(device)
+    check_dtype(dtype)
     if tokenizer is None and not isinstance(model, str):
         tokenizer = getattr(model, "name_or_path", None) or None
         if tokenizer is None:
@@ -275,6 +276,18 @@ def check_student_folder(model: str) -> None:
             f"{model} is not an adekd student: its config.json has model_type {model_type!r}, not "
             f"{AdeStudentConfig.model_type!r} (make one with `adekd train`)"
         )
+
+
+DTYPES = ("float32", "bfloat16", "float16", "int8", "auto")
+"""The precisions :func:`load_pipeline` takes by name (``auto``: the one the weights were saved in)."""
+
+
+def check_dtype(dtype: torch.dtype | str | None) -> None:
+    """Refuse a precision the student cannot run in, before any model loads: transformers falls back
+    to float32 on an unknown name ("int4") and raises an ``AttributeError`` on an alias ("bf16")."""
+    if dtype is None or dtype in DTYPES or dtype in (torch.float32, torch.bfloat16, torch.float16):
+        return
+    raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)} (or a floating torch.dtype)")
 
 
 def check_device(device: int | str | torch.device | None) -> None:
