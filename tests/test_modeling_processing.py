@@ -281,6 +281,33 @@ def test_decoded_spans_cover_whole_words_even_when_the_tagger_stops_inside_one(e
     assert [a["text"] for a in ades] == ["methotrexate"]
 
 
+def test_overlapping_spans_of_one_drug_keep_the_best_scoring(encoder_dir):
+    proc = processor(encoder_dir)
+    text = "Peripheral neuropathy after cisplatin and vincristine."
+    (window,) = proc.encode(text)
+    pieces = proc.tokenizer.convert_ids_to_tokens(window.input_ids)
+    peripheral, cisplatin, vincristine = (pieces.index(word) for word in ("peripheral", "cis", "vin"))
+    neuropathy = peripheral + 1
+    after = pieces.index("after")
+    prediction = {  # as two windows that disagree would leave them, or spans widened to one word
+        "drug_spans": [[cisplatin, after + 2], [vincristine, pieces.index(".")], [cisplatin, after + 3]],
+        "drug_scores": [0.9, 0.8, 0.4],
+        "ade_spans": [
+            [0, peripheral, after],
+            [0, peripheral, neuropathy],
+            [0, neuropathy, after],
+            [1, neuropathy, after],
+        ],
+        "ade_scores": [0.7, 0.9, 0.7, 0.6],
+    }
+    drugs, ades = proc.decode(text, [window], [prediction])
+    assert [d["text"] for d in drugs] == ["cisplatin", "vincristine"]
+    assert [(a["drug"], a["text"]) for a in ades] == [(0, "Peripheral"), (0, "neuropathy"), (1, "neuropathy")]
+    prediction["ade_scores"] = [0.9, 0.7, 0.7, 0.6]
+    _, ades = proc.decode(text, [window], [prediction])
+    assert [(a["drug"], a["text"]) for a in ades] == [(0, "Peripheral neuropathy"), (1, "neuropathy")]
+
+
 def test_a_span_widened_past_a_cut_window_edge_is_left_to_the_neighbouring_window(encoder_dir):
     proc = processor(encoder_dir, max_length=8, stride=2)
     text = "rash after methotrexate and cisplatin today"

@@ -457,6 +457,7 @@ class AdeStudentProcessor:
                 key = (local_drugs[j], *span)
                 ade_scores[key] = max(float(score), ade_scores.get(key, 0.0))
 
+        found, ade_scores = _without_overlaps(found), _without_overlaps(ade_scores)
         if drugs is not None:
             out_drugs = [dict(drug) for drug in drugs]
             index = {i: i for i in range(len(drugs))}
@@ -497,6 +498,24 @@ def filter_by_score(
         for ade in ades
         if ade["drug"] in position and (ade.get("score") is None or ade["score"] >= ade_threshold)
     ]
+
+
+def _without_overlaps(scored: dict[tuple, float]) -> dict[tuple, float]:
+    """Spans keyed ``(*owner, start, end)`` (an ADE's owner is its drug) without any that overlaps a
+    better one of the same owner: the highest score wins, the longer span on a tie.
+
+    Overlaps come from windows that disagree ("Peripheral neuropathy" in one, "Peripheral" and
+    "neuropathy" in the next) and from spans widened to the same word; a record never holds both.
+    """
+    kept: dict[tuple, float] = {}
+    taken: dict[tuple, list[tuple[int, int]]] = {}
+    for key in sorted(scored, key=lambda key: (-scored[key], key[-2] - key[-1], key[-2])):
+        *owner, start, end = key
+        spans = taken.setdefault(tuple(owner), [])
+        if all(end <= other_start or other_end <= start for other_start, other_end in spans):
+            spans.append((start, end))
+            kept[key] = scored[key]
+    return kept
 
 
 def _rows(value: Any) -> list:
