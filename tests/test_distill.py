@@ -218,8 +218,13 @@ def test_teacher_failing_every_request_stops_early_and_keeps_answers(tmp_path, s
 
 def test_too_few_silver_records_names_the_count_needed(tmp_path, server, encoder, corpus):
     config = run_config(tmp_path / "run", server.url, encoder, corpus, max_sentences=5)
-    with pytest.raises(DistillError, match=r"5 silver records \(5 with an ADE\); training needs at least 10"):
+    with pytest.raises(
+        DistillError, match=r"5 silver records \(5 with an ADE\); training needs at least 10"
+    ) as err:
         distill(config)
+    assert str(err.value).endswith(
+        f"see the teacher's failures in {tmp_path / 'run' / 'silver' / 'failures.jsonl'}"
+    )
     assert datasets.load_dataset(str(tmp_path / "run" / "silver"), split="train").num_rows == 5  # labels kept
 
 

@@ -305,9 +305,11 @@ def _silver_records(root: Path) -> list[Record]:
     return dataset_to_records(datasets.load_dataset(str(root / "silver"), split="train"), validate=False)
 
 
-def check_silver(records: list[Record], minimum: int, words: TaskWords | None = None) -> None:
+def check_silver(records: list[Record], minimum: int, words: TaskWords, silver: Path) -> None:
     """Stop before training when the silver set is too small to train and select a student on."""
-    target = (words or TaskWords.of()).target
+    from adekd.teacher.silver import FAILURES_FILE
+
+    target = words.target
     one = f"{'an' if target[0].lower() in 'aeiou' else 'a'} {target}"  # "an ADE", "a disease"
     with_pairs = sum(bool(record["ades"]) for record in records)
     if len(records) < minimum or not with_pairs:
@@ -315,7 +317,7 @@ def check_silver(records: list[Record], minimum: int, words: TaskWords | None = 
             f"train: the teacher produced {len(records)} silver records ({with_pairs} with {one}); "
             f"training needs at least {minimum} records (min_silver_records) and at least 1 with {one}. "
             "Label more sentences (a larger --input or --max-sentences), or see the teacher's failures in "
-            "silver/failures.jsonl"
+            f"{silver / FAILURES_FILE}"
         )
 
 
@@ -324,7 +326,8 @@ def _train(config: DistillConfig, root: Path, resume: bool) -> dict[str, Any]:
     from adekd.training.checkpoints import CHECKPOINTS_DIR
     from adekd.training.refit import SELECTION_DIR
 
-    check_silver(_silver_records(root), config.min_silver_records, TaskWords.of(load_task(config.task)))
+    words = TaskWords.of(load_task(config.task))
+    check_silver(_silver_records(root), config.min_silver_records, words, root / "silver")
     student_dir = root / "student"
     if not resume and student_dir.exists():
         shutil.rmtree(student_dir)
