@@ -37,6 +37,20 @@ def test_punctuation_and_unpaired_brackets_around_a_quote_stay_out_of_its_span()
     assert spans(find_quote("(R)-warfarin, then (a) or (b).", "(a) or (b).")) == [(19, 29, "exact")]
 
 
+def test_ligatures_and_accents_written_either_way_are_normalized():
+    text = "Severe ﬂushing after ﬂuoxetine; Cafe\u0301 au lait spots after β-blockers."
+    (match,) = find_quote(text, "fluoxetine")
+    assert (match.status, text[match.start : match.end]) == ("normalized", "ﬂuoxetine")
+    (match,) = find_quote(text, "Café au lait spots")
+    assert text[match.start : match.end] == "Cafe\u0301 au lait spots"
+    (match,) = find_quote(text, "Cafe\u0301")  # as written: exact
+    assert (match.status, match.end) == ("exact", text.index(" au"))
+    for quote in ("cafe", "Cafe"):  # the accent of the last letter stays in the span
+        (match,) = find_quote("Cafe\u0301", quote)
+        assert (match.start, match.end) == (0, 5)
+    assert [m.status for m in find_quote(text, "Β-BLOCKERS")] == ["normalized"]
+
+
 def test_fuzzy_match_absorbs_typos_within_the_threshold():
     text = "The patient developed hepatotoxicity and mild nausea."
     (match,) = find_quote(text, "hepatotoxicty")

@@ -4,8 +4,8 @@ A quote is first trimmed of the punctuation, quote marks and brackets around it 
 annotated span ends on them), then looked up in three steps, stopping at the first that finds it:
 
 1. ``exact``: the quote occurs as written (not inside a longer word);
-2. ``normalized``: it occurs once case, runs of whitespace, and dash and quote-mark variants are
-   ignored;
+2. ``normalized``: it occurs once case, runs of whitespace, dash and quote-mark variants, accents
+   and compatibility forms (ligatures) are ignored;
 3. ``fuzzy``: the most similar run of words of about the same length scores at least
    ``fuzzy_threshold`` (difflib ratio), which absorbs typos and small inflections.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -89,6 +90,8 @@ def find_quote(text: str, quote: str, fuzzy_threshold: float = DEFAULT_FUZZY_THR
     normalized = []
     for pos in _occurrences(norm_text, norm_quote):
         start, end = index[pos], index[pos + len(norm_quote) - 1] + 1
+        while end < len(text) and unicodedata.combining(text[end]):  # the accents of the last letter
+            end += 1
         if _on_word_edges(text, start, end):
             normalized.append(Match(start, end, "normalized"))
     if normalized:
@@ -186,7 +189,9 @@ def _occurrences(haystack: str, needle: str) -> list[int]:
 def _on_word_edges(text: str, start: int, end: int) -> bool:
     """False when the span cuts a word (``"rash"`` inside ``"rashes"``)."""
     before_ok = start == 0 or not (text[start - 1].isalnum() and text[start].isalnum())
-    after_ok = end == len(text) or not (text[end - 1].isalnum() and text[end].isalnum())
+    after_ok = end == len(text) or not (
+        text[end - 1].isalnum() and (text[end].isalnum() or unicodedata.combining(text[end]))
+    )
     return before_ok and after_ok
 
 
@@ -200,13 +205,20 @@ def _normalize(text: str) -> tuple[str, list[int]]:
                 chars.append(" ")
                 index.append(i)
             continue
-        for lowered in char.lower():
-            chars.append(lowered)
+        for folded in char.lower() if char.isascii() else _fold(char):
+            chars.append(folded)
             index.append(i)
     while chars and chars[-1] == " ":
         chars.pop()
         index.pop()
     return "".join(chars), index
+
+
+def _fold(char: str) -> str:
+    """A non-ASCII character lower-cased, its compatibility form spelled out and its accents dropped:
+    a ligature ("ﬂ" -> "fl") or an accent composed in one string and decomposed in the other
+    ("é" or "e" + U+0301) must not hide a quote the teacher copied right."""
+    return "".join(c for c in unicodedata.normalize("NFKD", char.lower()) if not unicodedata.combining(c))
 
 
 def _fuzzy(text: str, norm_quote: str, threshold: float) -> list[Match]:
