@@ -357,9 +357,8 @@ async def label_async(
     if backend is None and config.transport == "openai-chat":
         from adekd.teacher.backends.openai_http import resolve_api_key
 
-        resolve_api_key(
-            config.base_url, config.resolved_api_key_env()
-        )  # a missing key fails before any request
+        # a missing key fails before any request
+        resolve_api_key(config.base_url, config.resolved_api_key_env())
     source = None
     if isinstance(inputs, str | os.PathLike):
         source = os.fspath(inputs)
