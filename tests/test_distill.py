@@ -216,6 +216,19 @@ def test_teacher_failing_every_request_stops_early_and_keeps_answers(tmp_path, s
     assert len(failures) == 8 and all("500" in failure["error"] for failure in failures)
 
 
+def test_a_damaged_answer_cache_stops_the_run_in_one_line(tmp_path, server, encoder, corpus):
+    (tmp_path / "bad.sqlite").write_bytes(b"not a database, not even SQLite" * 200)
+    config = run_config(tmp_path / "run", server.url, encoder, corpus)
+    config = dataclasses.replace(
+        config, teacher=dataclasses.replace(config.teacher, cache=str(tmp_path / "bad.sqlite"))
+    )
+    with pytest.raises(
+        DistillError, match=r"^label: answer cache .*bad\.sqlite: cannot be used .*\(teacher\.cache\)$"
+    ):
+        distill(config)
+    assert server.chat_requests() == []
+
+
 def test_too_few_silver_records_names_the_count_needed(tmp_path, server, encoder, corpus):
     config = run_config(tmp_path / "run", server.url, encoder, corpus, max_sentences=5)
     with pytest.raises(

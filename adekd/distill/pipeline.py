@@ -47,7 +47,7 @@ TEACHER_CACHE = "teacher-cache.sqlite"
 PROBE_SIZE = 8
 """Remote teachers are first asked about this many sentences; if every one fails the run stops."""
 
-_TEACHER_RUNTIME_FIELDS = ("progress", "cache")
+_TEACHER_RUNTIME_FIELDS = ("progress", "cache", "api_key_env")
 """Teacher settings that change how a run goes, not what the labels are: not fingerprinted."""
 
 
@@ -251,6 +251,7 @@ def _label_records(
         silver, summary = _simulated_teacher(config).label_all(records)
         return silver, [], summary
     from adekd.teacher.backends.base import BackendError
+    from adekd.teacher.cache import CacheError
     from adekd.teacher.run import label
 
     label_config = _label_config(config, root)
@@ -268,6 +269,8 @@ def _label_records(
             f"{what}: the teacher stopped the run: {err}. Answers received so far are kept in "
             f"{label_config.cache}; fix the teacher settings and rerun the same command to continue"
         ) from None
+    except CacheError as err:
+        raise DistillError(f"{what}: {err} (teacher.cache)") from None
     except ValueError as err:
         raise DistillConfigError(f"teacher: {err}") from None
     if not result.records:
@@ -305,11 +308,13 @@ def _silver_records(root: Path) -> list[Record]:
     return dataset_to_records(datasets.load_dataset(str(root / "silver"), split="train"), validate=False)
 
 
-def check_silver(records: list[Record], minimum: int, words: TaskWords, silver: Path) -> None:
+def check_silver(
+    records: list[Record], minimum: int, words: TaskWords | None = None, silver: Path = Path("silver")
+) -> None:
     """Stop before training when the silver set is too small to train and select a student on."""
     from adekd.teacher.silver import FAILURES_FILE
 
-    target = words.target
+    target = (words or TaskWords.of()).target
     one = f"{'an' if target[0].lower() in 'aeiou' else 'a'} {target}"  # "an ADE", "a disease"
     with_pairs = sum(bool(record["ades"]) for record in records)
     if len(records) < minimum or not with_pairs:

@@ -287,7 +287,9 @@ def check_dtype(dtype: torch.dtype | str | None) -> None:
     to float32 on an unknown name ("int4") and raises an ``AttributeError`` on an alias ("bf16")."""
     if dtype is None or dtype in DTYPES or dtype in (torch.float32, torch.bfloat16, torch.float16):
         return
-    raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)} (or a floating torch.dtype)")
+    raise ValueError(
+        f"dtype {dtype!r} is not one of {', '.join(DTYPES)} (or torch.float32, torch.bfloat16, torch.float16)"
+    )
 
 
 def check_device(device: int | str | torch.device | None) -> None:
