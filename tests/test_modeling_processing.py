@@ -286,26 +286,36 @@ def test_overlapping_spans_of_one_drug_keep_the_best_scoring(encoder_dir):
     text = "Peripheral neuropathy after cisplatin and vincristine."
     (window,) = proc.encode(text)
     pieces = proc.tokenizer.convert_ids_to_tokens(window.input_ids)
-    peripheral, cisplatin, vincristine = (pieces.index(word) for word in ("peripheral", "cis", "vin"))
-    neuropathy = peripheral + 1
-    after = pieces.index("after")
+    peripheral, ne, after, cis, and_, vin, dot = (
+        pieces.index(piece) for piece in ("peripheral", "ne", "after", "cis", "and", "vin", ".")
+    )
     prediction = {  # as two windows that disagree would leave them, or spans widened to one word
-        "drug_spans": [[cisplatin, after + 2], [vincristine, pieces.index(".")], [cisplatin, after + 3]],
-        "drug_scores": [0.9, 0.8, 0.4],
+        "drug_spans": [[cis, and_], [vin, dot], [cis, vin], [cis, cis + 1]],
+        "drug_scores": [0.9, 0.8, 0.4, 0.95],  # "cisplatin and" loses to "cisplatin" (twice, 0.95 kept)
         "ade_spans": [
             [0, peripheral, after],
-            [0, peripheral, neuropathy],
-            [0, neuropathy, after],
-            [1, neuropathy, after],
+            [0, peripheral, ne],
+            [0, ne, after],
+            [1, ne, after],
+            [2, vin, dot],
         ],
-        "ade_scores": [0.7, 0.9, 0.7, 0.6],
+        "ade_scores": [0.7, 0.9, 0.7, 0.6, 0.5],
     }
     drugs, ades = proc.decode(text, [window], [prediction])
-    assert [d["text"] for d in drugs] == ["cisplatin", "vincristine"]
-    assert [(a["drug"], a["text"]) for a in ades] == [(0, "Peripheral"), (0, "neuropathy"), (1, "neuropathy")]
-    prediction["ade_scores"] = [0.9, 0.7, 0.7, 0.6]
+    assert [(d["text"], d["score"]) for d in drugs] == [("cisplatin", 0.95), ("vincristine", 0.8)]
+    assert [(a["drug"], a["text"]) for a in ades] == [
+        (0, "Peripheral"),
+        (0, "neuropathy"),
+        (0, "vincristine"),  # the ADE of the losing "cisplatin and" goes to the drug it overlaps
+        (1, "neuropathy"),
+    ]
+    prediction["ade_scores"] = [0.9, 0.7, 0.7, 0.6, 0.5]
     _, ades = proc.decode(text, [window], [prediction])
-    assert [(a["drug"], a["text"]) for a in ades] == [(0, "Peripheral neuropathy"), (1, "neuropathy")]
+    assert [(a["drug"], a["text"]) for a in ades] == [
+        (0, "Peripheral neuropathy"),
+        (0, "vincristine"),
+        (1, "neuropathy"),
+    ]
 
 
 def test_a_span_widened_past_a_cut_window_edge_is_left_to_the_neighbouring_window(encoder_dir):

@@ -442,7 +442,7 @@ class AdeStudentProcessor:
                     continue
                 local_drugs[j] = span
                 if window.owned[0] <= span[0] < window.owned[1]:
-                    found[span] = float(score)
+                    found[span] = max(float(score), found.get(span, 0.0))
             last_token = len(window.input_ids) - 2
             for (j, start, end), score in zip(
                 _rows(prediction["ade_spans"]), _rows(prediction["ade_scores"]), strict=True
@@ -457,7 +457,15 @@ class AdeStudentProcessor:
                 key = (local_drugs[j], *span)
                 ade_scores[key] = max(float(score), ade_scores.get(key, 0.0))
 
-        found, ade_scores = _without_overlaps(found), _without_overlaps(ade_scores)
+        if drugs is None:  # the ADEs of a drug span that overlaps a better one go to that one
+            kept = _without_overlaps(found)
+            winner = {span: next(k for k in kept if k[0] < span[1] and span[0] < k[1]) for span in found}
+            found, moved = kept, dict[tuple[Any, int, int], float]()
+            for (drug, start, end), score in ade_scores.items():
+                key = (winner.get(drug, drug), start, end)
+                moved[key] = max(score, moved.get(key, 0.0))
+            ade_scores = moved
+        ade_scores = _without_overlaps(ade_scores)
         if drugs is not None:
             out_drugs = [dict(drug) for drug in drugs]
             index = {i: i for i in range(len(drugs))}
