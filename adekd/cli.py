@@ -604,6 +604,7 @@ def _run_label(args: argparse.Namespace) -> None:
     from adekd.teacher import LabelConfig, check_silver_output, label
     from adekd.teacher.backends import BackendError
     from adekd.teacher.cache import CacheError
+    from adekd.teacher.silver import input_identity
 
     price = None
     if args.price:
@@ -618,7 +619,11 @@ def _run_label(args: argparse.Namespace) -> None:
     }
     config = LabelConfig(**settings, price_per_million=price)
     try:  # before any teacher call: an --output that cannot be written must not cost a run
-        identity = {"input": args.input, "teacher": config.teacher, "model": config.resolved_model()}
+        identity = {
+            "input": input_identity(args.input),
+            "teacher": config.teacher,
+            "model": config.resolved_model(),
+        }
         check_silver_output(args.output, identity | {"task": load_task(config.task).name})
     except ValueError as err:  # includes TaskError
         raise CLIError(str(err)) from None

@@ -231,6 +231,7 @@ def test_a_run_where_everything_failed_keeps_its_failures_and_exits_2(tmp_path, 
     error = capsys.readouterr().err
     assert "no text was labeled: all 2 failed (first: unusable answer: no JSON object" in error
     assert sorted(path.name for path in (tmp_path / "silver").iterdir()) == [
+        ".adekd-run.json",  # which run wrote the folder, so only the same run writes there again
         "failures.jsonl",
         "run_summary.json",
     ]
@@ -315,13 +316,23 @@ def test_another_runs_silver_folder_is_refused_before_any_request(
     assert {path: path.read_bytes() for path in (tmp_path / "silver").rglob("*") if path.is_file()} == before
 
 
-def test_a_rerun_naming_its_input_by_another_path_is_the_same_run(tmp_path, monkeypatch):
+def test_the_same_input_is_the_same_file_whatever_path_names_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    (tmp_path / "in.txt").write_text("Aspirin and rash.\n")
-    monkeypatch.chdir(tmp_path)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "in.txt").write_text(f"Aspirin and rash in {folder}.\n")
+    monkeypatch.chdir(tmp_path / "a")
     with FakeOpenAIServer() as server:
-        assert main(label_args(server, tmp_path, tmp_path / "in.txt")) == 0
+        assert main(label_args(server, tmp_path, "in.txt")) == 0
         assert main(label_args(server, tmp_path, "./in.txt")) == 0
+        assert main(label_args(server, tmp_path, tmp_path / "a" / "in.txt")) == 0
+        monkeypatch.chdir(tmp_path / "b")  # "in.txt" here is another file
+        assert main(label_args(server, tmp_path, "in.txt")) == 2
+    error = capsys.readouterr().err
+    assert f"another run (input '{tmp_path}/a/in.txt', now '{tmp_path}/b/in.txt')" in error
+    silver = datasets.load_dataset(str(tmp_path / "silver"))["train"]
+    assert silver["text"] == ["Aspirin and rash in a."]
+    assert not (tmp_path / "hub").exists() and (tmp_path / "silver" / ".adekd-run.json").is_file()
 
 
 @pytest.mark.parametrize(

@@ -212,3 +212,6 @@ def test_save_refuses_another_runs_silver_folder(server, tmp_path):
     with pytest.raises(SilverOutputError, match=r"another run \(task 'ade', now 'chemical_disease'\)"):
         type(result)(result.records, result.failures, other).save(tmp_path / "silver")
     result.save(tmp_path / "silver")  # the same run again
+    other_texts = label(["Warfarin and bleeding."], config(server, tmp_path))  # texts given in memory
+    with pytest.raises(SilverOutputError, match=r"another run \(input 'texts [0-9a-f]{16}', now 'texts "):
+        other_texts.save(tmp_path / "silver")

@@ -25,7 +25,6 @@ records, the failures and a summary (counts, tokens, estimated cost, timings, co
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import json
 import logging
@@ -58,7 +57,7 @@ from adekd.teacher.parsing import AnswerParseError, parse_answer
 from adekd.teacher.pricing import price_for
 from adekd.teacher.prompts import PromptTemplate, load_prompt
 from adekd.teacher.schema import answer_schema, quote_choices
-from adekd.teacher.silver import check_silver_output, run_identity, silver_dataset, write_silver
+from adekd.teacher.silver import run_identity, short_hash, silver_dataset, write_silver
 
 logger = logging.getLogger(__name__)
 
@@ -255,8 +254,9 @@ class LabelRunResult:
 
     def save(self, output_dir: str | os.PathLike) -> Path:
         """Write the folder ``load_dataset(output_dir)`` reads (layout: :mod:`adekd.teacher.silver`)."""
-        check_silver_output(output_dir, run_identity(self.summary))
-        return write_silver(output_dir, self.records, self.failures, self.summary)
+        texts = [r["text"] for r in (*self.records, *self.failures)]
+        identity = run_identity(self.summary, texts)
+        return write_silver(output_dir, self.records, self.failures, self.summary, identity)
 
 
 def read_inputs(source: str | os.PathLike, split_sentences: bool | None = None) -> Iterator[Record]:
@@ -569,7 +569,7 @@ class _LabelRun:
         if self.structured != "none":
             choices = quote_choices(text) if self.config.constrain_quotes else None
             schema = answer_schema(choices or None, keys=self.task.answer_keys)
-        params = {**self.config.decoding(max_tokens), "schema": _short_hash(schema) if schema else None}
+        params = {**self.config.decoding(max_tokens), "schema": short_hash(schema) if schema else None}
         key = cache_key(self.config.transport, self.model, self.prompt.hash, params, text)
         request = ChatRequest(
             key=key,
@@ -862,7 +862,3 @@ class _LabelRun:
             },
             "files": {"failures": "failures.jsonl", "summary": "run_summary.json"},
         }
-
-
-def _short_hash(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()[:16]

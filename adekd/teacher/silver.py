@@ -19,6 +19,7 @@ pointed at another run's silver labels (other input, teacher, model or task) rep
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -123,26 +124,46 @@ def is_silver_folder(folder: str | os.PathLike) -> bool:
     )
 
 
-def run_identity(summary: Mapping[str, Any]) -> dict[str, str | None]:
-    """What makes two labeling runs the same run, from a ``run_summary.json``: its input, teacher
-    backend and model, and task. A rerun of the same run may rewrite its silver folder (with more
-    sentences, say); a run that labels something else may not."""
+RUN_FILE = ".adekd-run.json"
+"""Which run wrote the folder (:func:`run_identity`): hidden, as it holds a local path, so ``adekd
+publish`` never copies it to the Hub."""
+
+
+def run_identity(summary: Mapping[str, Any], texts: Iterable[str] = ()) -> dict[str, str | None]:
+    """What makes two labeling runs the same run: its input (the file, whatever path named it, or for
+    texts given in memory a hash of them), teacher backend and model, and task. A rerun of the same
+    run may rewrite its silver folder (with more sentences, say); a run that labels something else
+    may not. ``summary``: the run's ``run_summary.json``; ``texts``: what it labeled, when in memory."""
     corpus, teacher, task = (summary.get(key) or {} for key in ("corpus", "teacher", "task"))
+    source = corpus.get("source")
     return {
-        "input": corpus.get("source"),
+        "input": input_identity(source) if source else f"texts {short_hash(list(texts))}",
         "teacher": teacher.get("backend"),
         "model": teacher.get("model"),
         "task": task.get("name"),
     }
 
 
-def _same(key: str, saved: str | None, given: str | None) -> bool:
-    """Equal values; an input path also when both resolve to the same file (``./x`` is ``x``)."""
-    if saved == given:
-        return True
-    return (
-        key == "input" and None not in (saved, given) and os.path.realpath(saved) == os.path.realpath(given)
-    )
+def input_identity(source: str | os.PathLike) -> str:
+    """An input path made absolute (``x`` and ``./x`` are one file, ``x`` in two folders are two); a
+    Hub id as it is."""
+    return os.path.realpath(source) if os.path.exists(source) else os.fspath(source)
+
+
+def short_hash(value: Any) -> str:
+    """16 hex digits of the SHA-256 of ``value`` as canonical JSON."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def _saved_identity(folder: Path) -> dict[str, Any]:
+    """The identity a silver folder's run left; from ``run_summary.json`` (no input) for folders
+    written before :data:`RUN_FILE` existed."""
+    try:
+        return json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = run_identity(json.loads((folder / SUMMARY_FILE).read_text(encoding="utf-8")))
+        del saved["input"]
+        return saved
 
 
 def check_silver_output(
@@ -170,11 +191,9 @@ def check_silver_output(
         )
     if identity is None:
         return
-    saved = run_identity(json.loads((folder / SUMMARY_FILE).read_text(encoding="utf-8")))
+    saved = _saved_identity(folder)
     differences = [
-        f"{key} {saved[key]!r}, now {identity[key]!r}"
-        for key in saved
-        if not _same(key, saved[key], identity[key])
+        f"{key} {saved[key]!r}, now {identity[key]!r}" for key in saved if saved[key] != identity.get(key)
     ]
     if differences:
         raise SilverOutputError(
@@ -188,22 +207,26 @@ def write_silver(
     records: Iterable[Record],
     failures: Iterable[Mapping[str, Any]],
     summary: Mapping[str, Any],
+    identity: Mapping[str, str | None] | None = None,
 ) -> Path:
     """Write the silver folder (see the module docstring); replaces the files a previous run wrote.
 
     Refuses (:class:`SilverOutputError`) a folder :func:`check_silver_output` refuses; in an earlier
     silver folder only adekd's own files (card, ``data/train-*-of-*`` shards) are replaced, so
-    files a user added there are kept. Without any record only ``failures.jsonl`` and
-    ``run_summary.json`` are written: ``datasets`` cannot load an empty split, so the folder does
-    not pretend to be a dataset.
+    files a user added there are kept. ``identity`` (:func:`run_identity`): the run writing, which a
+    later run must match to write there again (kept in :data:`RUN_FILE`). Without any record only
+    ``failures.jsonl`` and ``run_summary.json`` are written: ``datasets`` cannot load an empty split,
+    so the folder does not pretend to be a dataset.
     """
     from huggingface_hub import DatasetCard, DatasetCardData
 
     from adekd.hub import write_parquet_shards
 
     folder = Path(output_dir)
-    check_silver_output(folder)
+    check_silver_output(folder, identity)
     folder.mkdir(parents=True, exist_ok=True)
+    if identity is not None:
+        (folder / RUN_FILE).write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
     for stale in (*silver_shards(folder), folder / CARD_FILE):
         stale.unlink(missing_ok=True)
     write_jsonl(failures, folder / FAILURES_FILE)  # type: ignore[arg-type]
