@@ -52,15 +52,16 @@ class VLLMBackend(Backend):
         return await asyncio.to_thread(self._generate, list(requests))
 
     def _generate(self, requests: list[ChatRequest]) -> list[Generation | Exception]:
-        """One ``chat`` call for the batch; a request vLLM refuses (a prompt over the context length)
-        fails the whole call, so the batch is then asked one request at a time and only that request
-        fails, as it would over HTTP."""
+        """One ``chat`` call for the batch. A request vLLM refuses (a prompt over the context length)
+        fails the whole call, so the batch is then asked again in halves, down to the refused request,
+        which alone fails, as it would over HTTP; the others keep their batching."""
         try:
             return self._chat(requests)
         except _refused() as err:
             if len(requests) == 1:
                 return [RequestError(f"vLLM refused the request: {type(err).__name__}: {err}")]
-        return [result for request in requests for result in self._generate([request])]
+        half = len(requests) // 2
+        return self._generate(requests[:half]) + self._generate(requests[half:])
 
     def _chat(self, requests: list[ChatRequest]) -> list[Generation | Exception]:
         from vllm import SamplingParams
