@@ -161,10 +161,17 @@ def test_evaluate_names_the_broken_line(files, tmp_path):
     assert "line 2" in result.stderr and "'a'" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("kind", ["jsonl", "csv", "saved dataset"])
 @pytest.mark.parametrize("flag", ["--references", "--predictions"])
-def test_evaluate_refuses_texts_without_labels(files, tmp_path, capsys, flag):
-    texts = tmp_path / "texts.jsonl"
-    write_jsonl([{"id": r["id"], "text": r["text"]} for r in GOLD], texts)
+def test_evaluate_refuses_texts_without_labels(files, tmp_path, capsys, flag, kind):
+    rows = [{"id": r["id"], "text": r["text"]} for r in GOLD]
+    texts = tmp_path / {"jsonl": "texts.jsonl", "csv": "texts.csv", "saved dataset": "texts"}[kind]
+    if kind == "jsonl":
+        write_jsonl(rows, texts)
+    elif kind == "csv":
+        datasets.Dataset.from_list(rows).to_csv(texts)
+    else:
+        datasets.Dataset.from_list(rows).save_to_disk(texts)
     given = {"--references": str(files[0]), "--predictions": str(files[1]), flag: str(texts)}
     assert adekd_main(["evaluate", *(item for pair in given.items() for item in pair)]) == 2
     error = capsys.readouterr().err

@@ -25,6 +25,7 @@ from adekd.corpora.hub import (
     ADE_CORPUS_V2_RELATIONS,
     ade_corpus_v2_to_records,
     dataset_rows_to_records,
+    is_ade_corpus_v2_relations,
 )
 from adekd.corpora.pubtator import is_pubtator
 from adekd.corpora.spert import read_spert
@@ -205,6 +206,9 @@ def reads_labels(source: str | os.PathLike, task: str | os.PathLike | TaskSpec |
     """Whether :func:`load_records` reads ``source`` (with ``task``) as labeled records, not bare texts:
     scoring against texts, or scoring them, would silently count no pair at all."""
     kind = detect_source(source)
+    if kind == "dataset":  # a table of texts (a "text" column only) loads as records without labels
+        dataset = _load_dataset_folder(Path(source), None)
+        return bool(set(_LABEL_KEYS) & set(dataset.column_names)) or is_ade_corpus_v2_relations(dataset)
     return kind not in TEXT_SOURCES or (
         kind == "pubtator" and task is not None and load_task(task).pubtator is not None
     )
