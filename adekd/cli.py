@@ -604,7 +604,7 @@ def _run_label(args: argparse.Namespace) -> None:
     from adekd.teacher import LabelConfig, check_silver_output, label
     from adekd.teacher.backends import BackendError
     from adekd.teacher.cache import CacheError
-    from adekd.teacher.silver import input_identity
+    from adekd.teacher.silver import run_identity
 
     price = None
     if args.price:
@@ -619,12 +619,12 @@ def _run_label(args: argparse.Namespace) -> None:
     }
     config = LabelConfig(**settings, price_per_million=price)
     try:  # before any teacher call: an --output that cannot be written must not cost a run
-        identity = {
-            "input": input_identity(args.input),
-            "teacher": config.teacher,
-            "model": config.resolved_model(),
+        planned = {  # the parts of the run summary that say which run this is
+            "corpus": {"source": args.input},
+            "teacher": {"backend": config.teacher, "model": config.resolved_model()},
+            "task": {"name": load_task(config.task).name},
         }
-        check_silver_output(args.output, identity | {"task": load_task(config.task).name})
+        check_silver_output(args.output, run_identity(planned))
     except ValueError as err:  # includes TaskError
         raise CLIError(str(err)) from None
     try:

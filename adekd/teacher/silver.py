@@ -137,14 +137,14 @@ def run_identity(summary: Mapping[str, Any], texts: Iterable[str] = ()) -> dict[
     corpus, teacher, task = (summary.get(key) or {} for key in ("corpus", "teacher", "task"))
     source = corpus.get("source")
     return {
-        "input": input_identity(source) if source else f"texts {short_hash(list(texts))}",
+        "input": _input_identity(source) if source else f"texts {short_hash(list(texts))}",
         "teacher": teacher.get("backend"),
         "model": teacher.get("model"),
         "task": task.get("name"),
     }
 
 
-def input_identity(source: str | os.PathLike) -> str:
+def _input_identity(source: str | os.PathLike) -> str:
     """An input path made absolute (``x`` and ``./x`` are one file, ``x`` in two folders are two); a
     Hub id as it is."""
     return os.path.realpath(source) if os.path.exists(source) else os.fspath(source)
