@@ -38,6 +38,12 @@ def existing_entries(folder: str | os.PathLike, ignore: Collection[str] = ()) ->
     return sorted(name for name in os.listdir(folder) if not name.startswith(".") and name not in ignore)
 
 
+def path_key(value: str | os.PathLike) -> str:
+    """A run's input as two runs compare it before one writes over the other's output: a local path
+    resolved (``x`` and ``./x`` are one file, ``x`` in two folders are two), a Hub id or name as it is."""
+    return os.path.realpath(value) if os.path.exists(value) else os.fspath(value)
+
+
 def _nearest_existing(path: Path) -> Path | None:
     """``path`` or the nearest folder above it that exists (what a writer would create things in)."""
     return next((parent for parent in (path, *path.parents) if parent.exists()), None)

@@ -30,7 +30,7 @@ from typing import Any
 
 import datasets
 
-from adekd.outputs import existing_entries, listed
+from adekd.outputs import existing_entries, listed, path_key
 from adekd.records import Record, records_to_dataset, write_jsonl
 
 logger = logging.getLogger(__name__)
@@ -137,17 +137,11 @@ def run_identity(summary: Mapping[str, Any], texts: Iterable[str] = ()) -> dict[
     corpus, teacher, task = (summary.get(key) or {} for key in ("corpus", "teacher", "task"))
     source = corpus.get("source")
     return {
-        "input": _input_identity(source) if source else f"texts {short_hash(list(texts))}",
+        "input": path_key(source) if source else f"texts {short_hash(list(texts))}",
         "teacher": teacher.get("backend"),
         "model": teacher.get("model"),
         "task": task.get("name"),
     }
-
-
-def _input_identity(source: str | os.PathLike) -> str:
-    """An input path made absolute (``x`` and ``./x`` are one file, ``x`` in two folders are two); a
-    Hub id as it is."""
-    return os.path.realpath(source) if os.path.exists(source) else os.fspath(source)
 
 
 def short_hash(value: Any) -> str:

@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from adekd.outputs import path_key
+
 CONFIG_NAME = "training_config.json"
 
 DEFAULT_LORA_TARGET_MODULES = ("query", "value")
@@ -331,9 +333,7 @@ PATH_FIELDS = frozenset({"train", "dev", "test", "encoder", "init", "task"})
 
 def _comparable(name: str, value: Any) -> Any:
     """``./train.jsonl`` and ``train.jsonl`` are the same input; a Hub id (nothing on disk) stays a string."""
-    if name in PATH_FIELDS and isinstance(value, str) and os.path.exists(value):
-        return os.path.realpath(value)
-    return value
+    return path_key(value) if name in PATH_FIELDS and isinstance(value, str) else value
 
 
 def config_differences(
