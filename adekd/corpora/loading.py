@@ -65,7 +65,8 @@ def _is_labeled_line(raw: bytes) -> bool:
     return isinstance(row, dict) and any(key in row for key in _LABEL_KEYS)
 
 
-def _has_labeled_lines(block: bytes) -> bool:
+def labeled_in(block: bytes) -> bool:
+    """Whether a block of whole JSONL lines holds a labeled record (see :func:`has_labeled_line`)."""
     return any(key in block for key in _RAW_LABEL_KEYS) and any(map(_is_labeled_line, block.splitlines()))
 
 
@@ -83,9 +84,9 @@ def has_labeled_line(path: Path) -> bool:
             block = pending + chunk
             cut = block.rfind(b"\n") + 1
             block, pending = block[:cut], block[cut:]
-            if _has_labeled_lines(block):
+            if labeled_in(block):
                 return True
-    return _has_labeled_lines(pending)
+    return labeled_in(pending)
 
 
 def detect_source(source: str | os.PathLike) -> SourceKind:

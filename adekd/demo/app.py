@@ -32,7 +32,7 @@ from typing import Any
 import gradio as gr
 
 from adekd.corpora import DrugLexicon
-from adekd.corpora.loading import has_labeled_line
+from adekd.corpora.loading import labeled_in
 from adekd.demo import views
 from adekd.metrics import score
 from adekd.modeling import AdeStudentConfig, extract, load_pipeline
@@ -273,7 +273,7 @@ def read_upload(path: str | None, role: str) -> tuple[list[Record], list[str]]:
     if not records:
         first = f": {problems[0]}" if problems else ""
         raise DemoInputError(f"The {role} file {name!r} has no valid record{first}")
-    if not has_labeled_line(Path(path)):  # texts read as records with no pair: every score would be 0
+    if not labeled_in(data):  # texts read as records with no pair: every score would be 0
         raise DemoInputError(
             f'The {role} file {name!r} holds texts without labels: no record has "drugs" or "ades". '
             "Upload records in the shape adekd writes."
