@@ -7,10 +7,10 @@ import asyncio
 import datasets
 import pytest
 from corpora_fixtures import pubtator_text, write_spert
-from teacher_server import FakeOpenAIServer
+from teacher_server import FakeOpenAIServer, Fault
 
 from adekd.corpora import load_records
-from adekd.teacher import LabelConfig, SilverOutputError, is_silver_folder, label, read_inputs
+from adekd.teacher import BackendError, LabelConfig, SilverOutputError, is_silver_folder, label, read_inputs
 from adekd.teacher.cache import CacheError
 
 
@@ -215,3 +215,12 @@ def test_save_refuses_another_runs_silver_folder(server, tmp_path):
     other_texts = label(["Warfarin and bleeding."], config(server, tmp_path))  # texts given in memory
     with pytest.raises(SilverOutputError, match=r"another run \(input 'texts [0-9a-f]{16}', now 'texts "):
         other_texts.save(tmp_path / "silver")
+
+
+def test_the_progress_bar_counts_only_the_inputs_finished_before_a_fatal_error(server, tmp_path, capsys):
+    texts = [f"Sentence {i} with aspirin and a rash." for i in range(8)]
+    server.fault(texts[2], Fault(status=401))
+    with pytest.raises(BackendError):
+        label(texts, config(server, tmp_path, concurrency=1, progress=True))
+    bar = capsys.readouterr().err.rsplit("\r", 1)[-1]
+    assert " 2/8 " in bar and "failed=0" in bar  # the two answered; not 8/8 for the cancelled ones

@@ -726,12 +726,13 @@ class _LabelRun:
         async def bounded(item: _Item) -> None:
             try:
                 await self._label_item(item)
-            finally:
-                in_flight.release()
-                progress.update()
+                if item.index in self.records or item.index in self.failures:  # not stopped by a fatal error
+                    progress.update()
                 progress.set_postfix(
                     cached=self.counts["cached"], failed=self.counts["failures"], refresh=False
                 )
+            finally:
+                in_flight.release()
             if self.fatal:
                 for task in tasks:
                     if task is not asyncio.current_task():
