@@ -223,7 +223,8 @@ def test_a_damaged_answer_cache_stops_the_run_in_one_line(tmp_path, server, enco
         config, teacher=dataclasses.replace(config.teacher, cache=str(tmp_path / "bad.sqlite"))
     )
     with pytest.raises(
-        DistillError, match=r"^label: answer cache .*bad\.sqlite: cannot be used .*\(teacher\.cache\)$"
+        DistillError,
+        match=r"^label: answer cache .*bad\.sqlite cannot be used \(file is not a database\); .*\(teacher\.cache\)$",  # noqa: E501,
     ):
         distill(config)
     assert server.chat_requests() == []

@@ -66,12 +66,16 @@ class AnswerCache:
             raise CacheError(f"answer cache {self.path} is a folder; give the path of a cache file (.sqlite)")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            tables = {
-                name for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            }
-        except (OSError, sqlite3.DatabaseError) as err:
-            raise CacheError(f"answer cache {self.path}: cannot be used ({err})") from None
+            with self._damage():
+                self._db = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False, timeout=30
+                )
+                tables = {
+                    name
+                    for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                }
+        except OSError as err:
+            raise CacheError(f"answer cache {self.path} cannot be used ({err})") from None
         if tables and "answers" not in tables:  # someone else's database: never add tables to it
             self._db.close()
             raise CacheError(
