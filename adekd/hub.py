@@ -47,6 +47,8 @@ adekd's, so a user loading them without adekd needs the same transformers."""
 
 LOGIN_HELP = "run `hf auth login` (or set the HF_TOKEN environment variable to a write token)"
 
+_LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")
+"""The shape of the Hub's license ids (``apache-2.0``, ``cc-by-nc-sa-4.0``, ``other``)."""
 _SECRET_NAME = re.compile(r"(?:^|_)(?:TOKEN|KEY|SECRET|PASSWORD|PASSWD)$", re.IGNORECASE)
 _MIN_SECRET_LENGTH = 8
 
@@ -118,8 +120,19 @@ def check_card(card: RepoCard) -> None:
             for base in _as_list(data.get("base_model"))
             if "/" not in base or not is_valid_repo_id(base)
         ]
+    if isinstance(card, ModelCard):
+        problems += [
+            f"dataset {dataset!r} is not a Hub dataset id (NAME or NAMESPACE/NAME)"
+            for dataset in _as_list(data.get("datasets"))
+            if not is_valid_repo_id(dataset)
+        ]
     if not data.get("license"):
         problems.append("no license")
+    elif not _LICENSE_ID.fullmatch(str(data["license"])):
+        problems.append(
+            f"license {data['license']!r} is not a Hub license id (e.g. apache-2.0, cc-by-4.0, mit, unknown; "
+            "'other' for a license of your own)"
+        )
     if problems:
         raise PublishError("card metadata is not valid for the Hub: " + "; ".join(problems))
 
@@ -292,6 +305,24 @@ def check_push(repo_id: str, revision: str | None, create_pr: bool) -> str:
     return hub_token()
 
 
+def resolve_repo_id(repo_id: str, token: str) -> str:
+    """``NAME`` becomes ``NAMESPACE/NAME`` of the token's user, as the Hub will create it, so that the
+    card's snippets and links name the repo that is pushed."""
+    if "/" in repo_id:
+        return repo_id
+    import httpx2
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        return f"{HfApi(token=token).whoami()['name']}/{repo_id}"
+    except (HfHubHTTPError, OSError, httpx2.HTTPError, KeyError) as err:
+        raise PublishError(
+            f"cannot find the user of the Hub token to complete the repo id {repo_id!r} ({err}); "
+            f"give it as NAMESPACE/{repo_id}"
+        ) from None
+
+
 def push_folder(
     folder: str | os.PathLike,
     repo_id: str,
@@ -306,9 +337,9 @@ def push_folder(
     """Upload ``folder`` to ``repo_id`` in one commit and return the commit (or pull request) URL.
 
     The repository is created if needed and reused if it exists; ``revision`` names a branch
-    (created from main when missing). ``delete_patterns`` removes stale remote files (old shards)
-    in the same commit. The token comes from the environment or the cached login and is only sent
-    in request headers.
+    (created from main when missing). ``delete_patterns`` removes remote files that the folder does
+    not hold (old shards, a dropped metrics file) in the same commit. The token comes from the
+    environment or the cached login and is only sent in request headers.
     """
     import httpx2
     from huggingface_hub import HfApi
@@ -321,6 +352,12 @@ def push_folder(
     try:
         repo_url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         repo_id = repo_url.repo_id or repo_id
+        if private and not api.repo_info(repo_id, repo_type=repo_type).private:
+            raise PublishError(
+                f"{repo_type} repo {repo_id!r} exists and is public: --private does not change an existing "
+                f"repo, so nothing was uploaded; make it private on the Hub or push to another repo "
+                f"({folder} is written)"
+            )
         if revision not in (None, "main"):
             api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
         commit = api.upload_folder(
@@ -335,7 +372,10 @@ def push_folder(
     except HfHubHTTPError as err:
         status = err.response.status_code if err.response is not None else None
         hint = f"; the token was refused: {LOGIN_HELP}" if status in (401, 403) else ""
-        raise PublishError(f"upload to {repo_type} repo {repo_id!r} failed: {err}{hint}") from err
+        raise PublishError(
+            f"upload to {repo_type} repo {repo_id!r} failed: {err}{hint}. {folder} is written; run the same "
+            "`adekd publish` with --overwrite to try again"
+        ) from err
     except (OSError, httpx2.HTTPError) as err:  # offline mode, DNS, refused connections, timeouts
         raise PublishError(
             f"upload to {repo_type} repo {repo_id!r} failed: cannot reach {api.endpoint} ({err}); "
@@ -710,6 +750,37 @@ def _hub_id(name: Any) -> str | None:
     return name if "/" in name and is_valid_repo_id(name) else None
 
 
+def _json_object(path: Path, missing_ok: bool = False) -> dict[str, Any]:
+    """A JSON object file (``{}`` when missing and allowed); a file of another shape is named."""
+    if missing_ok and not path.is_file():
+        return {}
+    value = _read_json(path)
+    if not isinstance(value, dict):
+        raise PublishError(f"{path}: expected a JSON object, found {type(value).__name__}")
+    return value
+
+
+def _student_metrics(path: Path) -> dict[str, Any]:
+    """``metrics.json`` as the card reads it, checked: a hand-edited file of another shape is named,
+    rather than failing inside the card's rendering."""
+    metrics = _json_object(path, missing_ok=True)
+    for name in ("train", "dev", "test", "best", "selection", "training", "parameters", "hardware"):
+        if not isinstance(metrics.get(name), dict | None):
+            raise PublishError(f"{path}: {name!r} should be an object or null")
+    for split in ("dev", "test"):
+        results = (metrics.get(split) or {}).get("metrics")
+        if not isinstance(results, dict | None):
+            raise PublishError(f"{path}: '{split}.metrics' should be an object (the ade_f1 results)")
+        wrong = [
+            key for key, value in (results or {}).items()
+            if key.endswith(("_f1", "_precision", "_recall"))
+            and not (value is None or (isinstance(value, int | float) and not isinstance(value, bool)))
+        ]  # fmt: skip
+        if wrong:
+            raise PublishError(f"{path}: '{split}.metrics' values {', '.join(wrong)} should be numbers")
+    return metrics
+
+
 def _hardware(hardware: Mapping[str, Any] | None) -> str | None:
     if not hardware:
         return None
@@ -783,15 +854,14 @@ def model_card(
     from huggingface_hub import EvalResult, ModelCardData
 
     folder = Path(folder)
-    config = _read_json(folder / "config.json")
+    config = _json_object(folder / "config.json")
     words, spec = card_task(task, config)
-    training = (
-        _read_json(folder / "training_config.json") if (folder / "training_config.json").is_file() else {}
-    )
-    metrics = (_read_json(folder / "metrics.json") if (folder / "metrics.json").is_file() else None) or {}
+    training = _json_object(folder / "training_config.json", missing_ok=True)
+    metrics = _student_metrics(folder / "metrics.json")
     encoder_name = metrics.get("encoder") or training.get("encoder") or config.get("encoder_name_or_path")
     base_model = base_model or _hub_id(encoder_name)
     train_block = metrics.get("train") or {}
+    teacher = ", ".join(train_block.get("teacher_models") or []) or _silver_teacher(train_block.get("source"))
     dataset_id = dataset_id or _hub_id(train_block.get("name"))
     evaluation = _evaluation(metrics)
     model_name = load_id.rsplit("/", 1)[-1]
@@ -820,7 +890,7 @@ def model_card(
         base_model=base_model,
         datasets=[dataset_id] if dataset_id else None,
         metrics=["f1"] if eval_results else None,
-        tags=_task_tags(MODEL_TAGS, spec, [*SHARED_TAGS, "knowledge-distillation"]),
+        tags=_task_tags(MODEL_TAGS, spec, [*SHARED_TAGS, *(["knowledge-distillation"] if teacher else [])]),
         model_name=model_name,
         eval_results=eval_results or None,
     )
@@ -887,8 +957,9 @@ def model_card(
             "id": dataset_id,
             "description": f"`{train_block['name']}`" if train_block.get("name") else None,
             "num_records": train_block.get("num_records"),
-            "teacher": _silver_teacher(train_block.get("source")),
+            "teacher": teacher,
         },
+        trained=bool(training or metrics),
         hyperparameters=hyperparameters,
         hardware=_hardware(metrics.get("hardware")),
         training_seconds=run.get("train_seconds"),
@@ -985,6 +1056,8 @@ class PublishResult:
     kind: RepoType
     folder: Path
     url: str | None = None
+    repo_id: str | None = None
+    """The Hub repo pushed to, with its namespace (``NAME`` alone is completed with the token's user)."""
 
 
 def artifact_kind(source: str | os.PathLike) -> RepoType:
@@ -1002,6 +1075,15 @@ def artifact_kind(source: str | os.PathLike) -> RepoType:
     if (path / SUMMARY_FILE).is_file():
         return "dataset"
     if (path / "config.json").is_file():
+        from adekd.modeling import AdeStudentConfig
+
+        config = _read_json(path / "config.json")
+        model_type = config.get("model_type") if isinstance(config, dict) else None
+        if model_type != AdeStudentConfig.model_type:
+            raise PublishError(
+                f"{path}: its config.json is a {model_type!r} model, not an adekd student "
+                f"({AdeStudentConfig.model_type!r}); publish a student from `adekd train`"
+            )
         return "model"
     raise PublishError(
         f"{path}: neither a silver dataset folder (with {SUMMARY_FILE}, from `adekd label`) nor a student "
@@ -1034,7 +1116,8 @@ def publish(
     (:func:`publish_dataset`), ``base_model``, ``dataset_id`` and ``include_adapter`` to students
     (:func:`publish_model`); ``task`` (the task the card names; default: the one the folder
     recorded) to both.
-    The repo id and the token are checked before any work, so a bad one fails fast.
+    The repo id and the token are checked before any work, so a bad one fails fast; a ``push_to_hub``
+    without namespace gets the token's user (:func:`resolve_repo_id`).
     """
     kind = artifact_kind(source)
     dataset_options = {"pretty_name": pretty_name, "gold": gold, "teacher_eval": teacher_eval}
@@ -1046,17 +1129,17 @@ def publish(
         flags = ", ".join("--" + name.replace("_", "-") for name in misplaced)
         raise PublishError(f"{flags}: not for a {kind} folder like {source}")
     if push_to_hub is not None:
-        check_push(push_to_hub, revision, create_pr)
+        push_to_hub = resolve_repo_id(push_to_hub, check_push(push_to_hub, revision, create_pr))
     common = {"repo_id": push_to_hub, "overwrite": overwrite, "task": task}
     common |= {"license": license} if license else {}
     if kind == "dataset":
         folder = publish_dataset(source, output, **common, **dataset_options)
-        delete_patterns = [f"{DATA_DIR}/*"]
     else:
         folder = publish_model(source, output, **common, **model_options)
-        delete_patterns = ["*.safetensors", "*.safetensors.index.json", "adapter/*"]
     url = None
     if push_to_hub is not None:
+        # the repo mirrors the folder: what is not in it (old shards, a dropped metrics.json, another
+        # tokenizer's files) is deleted in the same commit; the Hub's history keeps it
         url = push_folder(
             folder,
             push_to_hub,
@@ -1064,9 +1147,9 @@ def publish(
             private=private,
             revision=revision,
             create_pr=create_pr,
-            delete_patterns=delete_patterns,
+            delete_patterns=["*"],
         )
-    return PublishResult(kind=kind, folder=folder, url=url)
+    return PublishResult(kind=kind, folder=folder, url=url, repo_id=push_to_hub)
 
 
 def _write_atomically(output: Path, source: Path, overwrite: bool, fill: Any) -> None:
@@ -1096,7 +1179,10 @@ def _write_atomically(output: Path, source: Path, overwrite: bool, fill: Any) ->
 
 
 def _copy_files(source: Path, target: Path, names: Iterable[str]) -> None:
-    """Copy the files ``names`` (those that exist) from ``source`` into ``target``."""
+    """Copy the files ``names`` (those that exist) from ``source`` into ``target``.
+
+    Contents only: the copies get the umask's permissions, not the source's (transformers writes
+    weights readable by their owner alone)."""
     for name in names:
         if (source / name).is_file():
-            shutil.copy2(source / name, target / name)
+            shutil.copyfile(source / name, target / name)

@@ -26,6 +26,7 @@ class FakeHub:
 
     def __init__(self, existing: dict[str, list[str]] | None = None) -> None:
         self.repos: dict[str, list[str]] = dict(existing or {})
+        self.private: set[str] = set()  # repos created private (others are public)
         self.requests: list[httpx2.Request] = []
         self.commits: list[dict] = []
 
@@ -44,11 +45,21 @@ class FakeHub:
             if repo_id in self.repos:
                 return httpx2.Response(409, json={"error": "You already created this repo", "url": url})
             self.repos[repo_id] = []
+            if body.get("visibility") == "private":
+                self.private.add(repo_id)
             return httpx2.Response(200, json={"url": url})
         if path == "/api/validate-yaml":
             return httpx2.Response(200, json={"errors": [], "warnings": []})
+        if path == "/api/whoami-v2":
+            return httpx2.Response(200, json={"type": "user", "name": "me", "orgs": []})
         parts = path.split("/")  # /api/{type}s/{ns}/{name}/{action}/{revision}
-        repo_id, action = "/".join(parts[3:5]), parts[5]
+        repo_id, action = "/".join(parts[3:5]), (parts[5] if len(parts) > 5 else None)
+        if action is None and request.method == "GET":  # repo_info
+            if repo_id not in self.repos:
+                return httpx2.Response(404, json={"error": "Repository not found"})
+            return httpx2.Response(
+                200, json={"id": repo_id, "private": repo_id in self.private, "sha": "0" * 40}
+            )
         if action == "tree":
             return httpx2.Response(
                 200,

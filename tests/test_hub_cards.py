@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 
 import pytest
@@ -42,6 +44,7 @@ def test_model_card_without_metrics_or_training_config_says_not_evaluated(tmp_pa
 
     data = card.data.to_dict()
     assert "model-index" not in data and "metrics" not in data
+    assert "An **untrained** student" in card.text and "knowledge-distillation" not in data["tags"]
     assert data["library_name"] == "transformers" and data["pipeline_tag"] == "token-classification"
     assert "Not evaluated" in card.text
     assert "| (drug, ADE) pairs |" not in card.text
@@ -87,6 +90,11 @@ def test_size_category(rows, category):
         (ModelCard("---\nlicense: mit\nbase_model: /tmp/encoder\n---\n"), "base_model '/tmp/encoder'"),
         (ModelCard("---\nlicense: mit\nlanguage: [english]\n---\n"), "language 'english'"),
         (ModelCard("---\nlanguage: [en]\n---\n"), "no license"),
+        (
+            ModelCard("---\nlicense: my own license\n---\n"),
+            "license 'my own license' is not a Hub license id",
+        ),
+        (ModelCard("---\nlicense: mit\ndatasets: [me/ade silver]\n---\n"), "dataset 'me/ade silver'"),
     ],
 )
 def test_check_card_refuses_metadata_the_hub_would_refuse(card, problem):
@@ -122,3 +130,20 @@ def test_model_card_names_the_hub_id_of_the_packaged_encoder_and_no_local_path(t
     assert packaged["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert "base_model" not in local.data.to_dict()
     assert "| base encoder | my-encoder |" in local.text and str(tmp_path) not in local.text
+
+
+@pytest.mark.parametrize(
+    ("metrics", "problem"),
+    [
+        ([1, 2], "expected a JSON object, found list"),
+        ({"test": [0.5]}, "'test' should be an object or null"),
+        ({"test": {"metrics": {"strict_f1": "high"}}}, "'test.metrics' values strict_f1 should be numbers"),
+        ({"dev": {"metrics": 0.7}}, "'dev.metrics' should be an object"),
+    ],
+)
+def test_a_hand_edited_metrics_file_of_another_shape_is_named(tmp_path, metrics, problem):
+    AdeStudentConfig().save_pretrained(tmp_path)
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+
+    with pytest.raises(PublishError, match=re.escape(f"metrics.json: {problem}")):
+        model_card(tmp_path, load_id="my-org/ade-student")

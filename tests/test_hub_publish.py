@@ -234,6 +234,7 @@ def test_untrained_student_is_published_as_not_evaluated(tmp_path):
 
     card = ModelCard.load(repo / "README.md")
     assert "model-index" not in card.data.to_dict()
+    assert "An **untrained** student" in card.text and "distilled" not in card.text
     assert "Not evaluated" in card.text and "| (drug, ADE) pairs |" not in card.text
     assert "| training time | not recorded |" in card.text
     assert set(published_files(repo)) == STUDENT_FILES - {"training_config.json", "metrics.json"}
@@ -319,6 +320,48 @@ def test_published_folder_is_readable_by_others_as_the_umask_allows(student, tmp
     finally:
         os.umask(previous)
     assert stat.S_IMODE(repo.stat().st_mode) == 0o755  # not the 0700 of a private temporary folder
+    assert stat.S_IMODE((student / "model.safetensors").stat().st_mode) == 0o600  # as transformers saves it
+    assert {stat.S_IMODE(p.stat().st_mode) for p in repo.iterdir()} == {0o644}
+
+
+def test_a_model_folder_that_is_not_a_student_is_refused(tmp_path):
+    encoder = tiny_encoder(tmp_path / "encoder")  # a plain BERT: config.json and weights
+
+    with pytest.raises(
+        PublishError, match=r"encoder: its config.json is a 'bert' model, not an adekd student"
+    ):
+        publish(encoder, tmp_path / "repo")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_a_student_trained_on_gold_is_not_carded_as_distilled(student, tmp_path):
+    card = ModelCard.load(publish(student, tmp_path / "repo").folder / "README.md")
+
+    assert json.loads((student / "metrics.json").read_text())["train"]["teacher_models"] == []
+    assert "A small student trained on labeled data with adekd" in card.text
+    assert "distilled" not in card.text and "knowledge-distillation" not in card.data.tags
+
+
+def test_a_student_trained_on_silver_is_carded_as_distilled_from_its_teacher(silver, tmp_path):
+    from adekd.training.config import TrainingConfig
+    from adekd.training.loop import train
+
+    encoder = tiny_encoder(tmp_path / "encoder")
+    config = TrainingConfig(
+        train=str(silver),
+        output_dir=str(tmp_path / "student"),
+        encoder=str(encoder),
+        max_steps=1,
+        batch_size=4,
+    )
+    train(config)
+
+    metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
+    assert metrics["train"]["teacher_models"] == [TEACHER_MODEL]
+    card = ModelCard.load(publish(tmp_path / "student", tmp_path / "repo").folder / "README.md")
+    assert "A small student distilled from LLM labels with adekd" in card.text
+    assert f"silver labels\nwritten by the teacher LLM `{TEACHER_MODEL}`" in card.text
+    assert "knowledge-distillation" in card.data.tags
 
 
 def test_a_file_given_as_the_source_is_named_as_a_file(tmp_path):
@@ -368,3 +411,39 @@ def test_cli_missing_token_says_how_to_log_in(student, fake_hub, tmp_path, capsy
     assert code == 2
     assert "hf auth login" in capsys.readouterr().err
     assert fake_hub.requests == [] and not (tmp_path / "repo").exists()
+
+
+def test_push_of_a_name_without_namespace_cards_the_repo_it_creates(student, fake_hub, tmp_path):
+    result = publish(student, tmp_path / "repo", push_to_hub="ade-student")
+
+    assert result.repo_id == "me/ade-student"  # the token's user, as the Hub names the new repo
+    assert fake_hub.commits[0]["repo_id"] == "me/ade-student"
+    card = (result.folder / "README.md").read_text()
+    assert 'model="me/ade-student"' in card and 'from_pretrained("me/ade-student"' in card
+
+
+def test_republishing_leaves_on_the_hub_only_what_the_folder_holds(student, fake_hub, tmp_path):
+    fake_hub.repos["my-org/ade-student"] = [
+        "README.md",
+        "metrics.json",
+        "vocab.txt",
+        "model-00001-of-00002.safetensors",
+    ]
+
+    publish(student, tmp_path / "repo", push_to_hub="my-org/ade-student")
+
+    assert sorted(fake_hub.deleted_files()) == ["model-00001-of-00002.safetensors", "vocab.txt"]
+    assert set(fake_hub.committed_files()) == set(published_files(tmp_path / "repo"))
+
+
+def test_private_push_to_an_existing_public_repo_is_refused_before_uploading(student, fake_hub, tmp_path):
+    fake_hub.repos["my-org/public"] = ["README.md"]
+
+    with pytest.raises(
+        PublishError, match=r"'my-org/public' exists and is public: --private does not change"
+    ):
+        publish(student, tmp_path / "repo", push_to_hub="my-org/public", private=True)
+    assert fake_hub.commits == [] and (tmp_path / "repo" / "README.md").is_file()
+
+    publish(student, tmp_path / "new", push_to_hub="my-org/new", private=True)  # created private
+    assert fake_hub.commits[0]["repo_id"] == "my-org/new"

@@ -90,7 +90,9 @@ def test_refused_token_is_reported_with_the_login_hint(fake_hub, repo_folder, mo
         return httpx2.Response(401, json={"error": "Invalid credentials in Authorization header"})
 
     _http.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(refuse)))
-    with pytest.raises(PublishError, match="token was refused.*hf auth login"):
+    with pytest.raises(
+        PublishError, match=r"token was refused.*hf auth login.*repo is written; run the same"
+    ):
         push_folder(repo_folder, "my-org/x", "model")
 
 

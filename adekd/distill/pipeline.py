@@ -438,7 +438,7 @@ def _publish(config: DistillConfig, root: Path, gold_source: str | None) -> dict
             private=settings.private,
             overwrite=True,
             license=settings.model_license,
-            dataset_id=dataset_repo,
+            dataset_id=dataset.repo_id or dataset_repo,  # with the namespace the push completed
             task=config.task,
         )
     except PublishError as err:

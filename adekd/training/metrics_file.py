@@ -12,7 +12,8 @@ run is a ``--refit``)::
                                                    # (--encoder minilm resolves to the packaged path)
       "architecture": "drug_centric",                         # student config, when known
       "train": {"source": ".../ade_split_0_train.json", "name": "ade_split_0_train", "split": "train",
-                "num_records": 3469, "num_invalid_skipped": 0},
+                "num_records": 3469, "num_invalid_skipped": 0,
+                "teacher_models": []},      # the teacher_model of silver records ([] for gold)
       "dev":   {"source": ..., "name": ..., "split": "dev", "num_records": 386,
                 "carved_from_train": true, "dev_fraction": 0.1, "metrics": {ade_f1 results}},
       "test":  {"source": ..., "name": ..., "split": "test", "num_records": 427, "metrics": {ade_f1 results}},
@@ -117,13 +118,14 @@ def write_metrics(
         dev["dev_fraction"] = config.dev_fraction if data.dev_carved else None
         if data.dev_carved:
             dev["split"] = "dev"
+    teachers = {record["teacher_model"] for record in data.train.records if record.get("teacher_model")}
     metrics = {
         "format": FORMAT,
         "adekd_version": _version("adekd"),
         "task": "ade-extraction",
         "encoder": encoder,
         "architecture": architecture,
-        "train": _data_block(data.train, "train"),
+        "train": {**_data_block(data.train, "train"), "teacher_models": sorted(teachers)},
         "dev": dev,
         "test": _data_block(data.test, "test", test_metrics) if data.test is not None else None,
         "best": {
