@@ -112,6 +112,8 @@ def test_distill_end_to_end_then_skips_then_reruns_what_changed(tmp_path, server
     hub_model, hub_dataset = Path(summary["outputs"]["hub_model"]), Path(summary["outputs"]["hub_dataset"])
     assert (hub_model.parent, hub_model.name, hub_dataset.name) == (run / "hub", "run-student", "run-silver")
     assert (hub_model / "README.md").is_file() and (hub_model / "model.safetensors").is_file()
+    assert "A small student distilled from LLM labels" in (hub_model / "README.md").read_text()
+    assert metrics["train"]["teacher_models"] == ["teacher"]
     dataset_card = (hub_dataset / "README.md").read_text()
     assert "Teacher quality" in dataset_card and "`gold.jsonl` (9 sentences" in dataset_card
     assert "| (drug, ADE) pairs | 100.00 | 100.00 | 100.00 |" in dataset_card
