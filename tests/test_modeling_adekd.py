@@ -126,7 +126,10 @@ def _marked(ids: list[int], spans: list[tuple[int, int]], markers: list[int]) ->
     [{"fusion": "mlp"}, {"fusion": "product"}, {"fusion": "concat"}, {"reencode_per_drug": True}],
     ids=["mlp", "product", "concat", "reencode"],
 )
-def test_batched_drug_scoring_equals_a_per_drug_loop(encoder_dir, config):
+@pytest.mark.parametrize("chunk_numbers", [None, 1], ids=["one-chunk", "a-chunk-per-drug"])
+def test_batched_drug_scoring_equals_a_per_drug_loop(encoder_dir, config, chunk_numbers, monkeypatch):
+    if chunk_numbers is not None:  # as a batch naming many drugs is scored: in chunks of drugs
+        monkeypatch.setattr("adekd.modeling.modeling_adekd.DRUG_CHUNK_NUMBERS", chunk_numbers)
     model = student(encoder_dir, **config)
     batch = gold_batch(encoder_dir, model)
     with torch.no_grad():

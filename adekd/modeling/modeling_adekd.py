@@ -20,6 +20,10 @@ from .configuration_adekd import AdeStudentConfig
 TAG_O, TAG_B, TAG_I = 0, 1, 2
 NUM_TAGS = 3
 IGNORE_INDEX = -100
+DRUG_CHUNK_NUMBERS = 2**25
+"""Most numbers one drug chunk's per-token features may hold (128 MB in fp32). The drug-centric head
+scores all drugs of a batch together, and a batch of texts naming many drugs (a drug list, an
+abstract citing sixty) would otherwise allocate drugs x tokens x 3 x hidden at once: gigabytes."""
 _FORBIDDEN = -1e4
 
 
@@ -416,9 +420,23 @@ class AdeStudentForExtraction(AdeStudentPreTrainedModel):
     def _drug_ade_logits(self, hidden, input_ids, attention_mask, rows, spans) -> torch.Tensor:
         """Drug-centric ADE logits ``(n, seq_len, 3)`` for drug ``spans (n, 2)`` of sequences ``rows (n,)``.
 
-        One batched operation for all drugs: the sentence states are gathered per drug (no encoder
-        call) unless ``reencode_per_drug``, which encodes all marked copies in one batched call.
+        Batched over the drugs, in chunks of at most :data:`DRUG_CHUNK_NUMBERS` feature numbers: the
+        sentence states are gathered per drug (no encoder call) unless ``reencode_per_drug``, which
+        encodes the marked copies of a chunk in one batched call.
         """
+        step = max(1, DRUG_CHUNK_NUMBERS // (input_ids.shape[1] * 3 * hidden.shape[-1]))
+        if len(rows) <= step:
+            return self._drug_chunk_logits(hidden, input_ids, attention_mask, rows, spans)
+        return torch.cat(
+            [
+                self._drug_chunk_logits(
+                    hidden, input_ids, attention_mask, rows[i : i + step], spans[i : i + step]
+                )
+                for i in range(0, len(rows), step)
+            ]
+        )
+
+    def _drug_chunk_logits(self, hidden, input_ids, attention_mask, rows, spans) -> torch.Tensor:
         if self.config.reencode_per_drug:
             tokens, _, _ = self._encode_marked(
                 input_ids, attention_mask, rows, spans, self.config.drug_marker_ids, (False, True)
