@@ -28,6 +28,23 @@ def _score(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a score between 0 and 1, got {text!r}") from None
 
 
+def _at_least(minimum: int, why: str) -> Callable[[str], int]:
+    """argparse type of a whole number with a lower bound, so the flag (not the input) is named."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number of at least {minimum} ({why}), got {text!r}"
+            )
+        return value
+
+    return parse
+
+
 def _check_output_file(flag: str, path: str) -> None:
     """Refuse an output file path that cannot be written (a folder, a path under a file) before any
     long work, naming the flag: otherwise it fails at the very end with a traceback."""
@@ -351,8 +368,16 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     extract.add_argument(
         "--ade-threshold", type=_score, help="drop ADEs scoring below (default: the student's, else 0)"
     )
-    extract.add_argument("--max-length", type=int, help="tokens per window (default: the encoder's limit)")
-    extract.add_argument("--stride", type=int, help="tokens shared by consecutive windows (default 128)")
+    extract.add_argument(
+        "--max-length",
+        type=_at_least(3, "[CLS], a token, [SEP]"),
+        help="tokens per window (default: the encoder's limit)",
+    )
+    extract.add_argument(
+        "--stride",
+        type=_at_least(0, "tokens shared by windows"),
+        help="tokens shared by consecutive windows (default 128)",
+    )
     extract.add_argument("--split-sentences", action="store_true", help="split each text line into sentences")
     extract.add_argument(
         "--find-drugs",
@@ -410,6 +435,10 @@ def _run_extract(args: argparse.Namespace) -> None:
         pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype)
     except (OSError, ValueError) as err:
         raise CLIError(f"--model {args.model}: {err}") from None
+    try:
+        pipe.student_processor(args.max_length, args.stride)  # windows this encoder can take
+    except ValueError as err:
+        raise CLIError(f"--max-length/--stride: {err}") from None
     try:
         count = extract_file(
             pipe,

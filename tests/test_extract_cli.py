@@ -140,6 +140,11 @@ def test_extract_jsonl_of_texts_and_spert_json(tiny_trained_student, tmp_path):
         ),
         ('{"text": "fine"}\n', ["--batch-size", "0"], "--batch-size must be at least 1"),
         ('{"text": "fine"}\n', ["--dtype", "int8", "--device", "cuda:0"], "--dtype int8 runs on CPU only"),
+        (
+            '{"text": "fine"}\n',
+            ["--max-length", "5000"],
+            "--max-length/--stride: max_length=5000 exceeds what this encoder takes",
+        ),
     ],
 )
 def test_extract_reports_bad_input_as_one_line(
@@ -160,6 +165,26 @@ def test_extract_reports_bad_input_as_one_line(
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
     assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--max-length", "2", "argument --max-length: expected a whole number of at least 3"),
+        ("--stride", "-1", "argument --stride: expected a whole number of at least 0"),
+    ],
+)
+def test_extract_names_the_window_flag_it_refuses(
+    tiny_trained_student, tmp_path, capsys, flag, value, message
+):
+    source = tmp_path / "in.txt"
+    source.write_text("text\n", encoding="utf-8")
+    args = ["extract", "--model", str(tiny_trained_student), "--input", str(source)]
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--output", str(tmp_path / "o.jsonl"), flag, value])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error and "--input" not in error.split("error:")[-1]
 
 
 @pytest.mark.parametrize("value", ["5", "-0.2", "half"])
