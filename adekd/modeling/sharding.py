@@ -7,7 +7,13 @@
       manifest.json               settings, counts, and per shard: file, records, first and last id,
                                   sha256 and the process that wrote it
       .progress/shard-00000.json  a finished shard's entry (written after its file is complete)
-      settings.json               what the shards were made with; a rerun with other settings is refused
+      settings.json               what the shards were made with: input and model (a resolved local path
+                                  and the count, bytes, latest modification and a hash of the listing of
+                                  their files, or a Hub id and its revision), shard size and options; a
+                                  rerun with other settings, or over a changed input or model, is refused
+
+``OUTPUT`` must be new, empty (hidden files aside) or a folder adekd extract wrote (its
+``settings.json``): a folder holding anything else is refused before the model loads, never written into.
 
 Input streams (text, JSONL of texts, PubTator; records and datasets go through the corpus readers),
 one shard at a time; within a shard, :func:`adekd.iter_extract` sorts a bounded buffer of texts by
@@ -31,10 +37,11 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adekd.outputs import check_output_file
+from adekd.outputs import existing_entries, listed, path_key
 from adekd.records import write_jsonl
 
 logger = logging.getLogger(__name__)
@@ -42,7 +49,20 @@ logger = logging.getLogger(__name__)
 MANIFEST_FILE = "manifest.json"
 SETTINGS_FILE = "settings.json"
 PROGRESS_DIR = ".progress"
-MANIFEST_FORMAT = "adekd-extract-shards/1"
+MANIFEST_FORMAT = "adekd-extract-shards/2"
+MODEL_FILES = (
+    "config.json",
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "*.bin",
+    "adapter_config.json",
+    "tokenizer*",
+    "vocab*",
+    "merges.txt",
+    "special_tokens_map.json",
+    "*.py",
+)
+"""The files of a student folder that loading it reads: a change to any may change the predictions."""
 DEFAULT_SHARD_SIZE = 10_000
 BUFFER_SIZE = 4096
 """Texts sorted by length together before batching (within a shard); bounds the memory used."""
@@ -61,34 +81,161 @@ def _entry_path(output: Path, index: int) -> Path:
 
 
 def _settings(input_path: str | os.PathLike, model: Any, shard_size: int, options: dict[str, Any]) -> dict:
-    stat = os.stat(input_path) if os.path.isfile(input_path) else None
+    """What the shards are made from, as a rerun compares it: the input and the model by what they
+    are (a resolved local path and the state of its files, or a Hub id and its revision), not by the
+    text that named them, so ``x/`` resumes ``./x`` and a changed file or retrained student is noticed."""
+    model_name = _model_name(model)
     return {
         "format": MANIFEST_FORMAT,
-        "input": os.path.abspath(input_path),
-        "input_bytes": stat.st_size if stat else None,
-        "input_mtime": int(stat.st_mtime) if stat else None,
-        "model": str(getattr(model, "name_or_path", model)),
+        "input": path_key(input_path),
+        "input_state": _source_state(input_path, "dataset"),
+        "model": path_key(model_name),
+        "model_state": _source_state(model_name, "model"),
         "shard_size": shard_size,
         "options": options,
     }
 
 
-def _check_settings(output: Path, settings: dict[str, Any]) -> None:
-    """Write ``settings.json``, or refuse a folder holding shards made with other settings."""
-    path = output / SETTINGS_FILE
+def _model_name(model: Any) -> str:
+    """The folder or Hub id a model argument (a path, a loaded student, a pipeline) was loaded from."""
+    if isinstance(model, str | os.PathLike):
+        return os.fspath(model)
+    loaded = getattr(model, "model", model)  # a pipeline holds its model
+    return str(getattr(loaded, "name_or_path", None) or type(loaded).__name__)
+
+
+def _source_state(source: str | os.PathLike, repo_type: str) -> dict[str, Any]:
+    """What changes when a local input or model changes (its files' count, bytes, latest modification
+    and a hash of their names, sizes and modification times), or a Hub repository's revision."""
+    path = Path(source)
+    if not path.exists():
+        return {"revision": _hub_revision(os.fspath(source), repo_type)}
     if path.is_file():
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        differing = sorted(key for key in settings if saved.get(key) != settings[key])
-        if differing:
+        files = [path]
+    elif repo_type == "model":
+        files = sorted(file for pattern in MODEL_FILES for file in path.glob(pattern) if file.is_file())
+    else:
+        files = _visible_files(path)
+    stats = [(os.path.relpath(file, path) if path.is_dir() else file.name, file.stat()) for file in files]
+    listing = [[name, stat.st_size, stat.st_mtime_ns] for name, stat in stats]
+    newest = max((stat.st_mtime for _, stat in stats), default=None)
+    modified = None if newest is None else datetime.fromtimestamp(newest, UTC).isoformat(timespec="seconds")
+    return {
+        "files": len(stats),
+        "bytes": sum(stat.st_size for _, stat in stats),
+        "modified": modified,
+        "listing": hashlib.sha256(json.dumps(listing).encode("utf-8")).hexdigest()[:16],
+    }
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    """The files of a data folder, recursively, hidden ones (``.cache``, ``.DS_Store``) left out as the
+    dataset readers leave them out."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(name for name in dirs if not name.startswith("."))
+        found += [Path(root, name) for name in sorted(files) if not name.startswith(".")]
+    return found
+
+
+def _hub_revision(repo_id: str, repo_type: str) -> str | None:
+    """The commit a Hub id resolves to now, or ``None`` when the Hub cannot say (offline, not an id):
+    then only the id is compared."""
+    from huggingface_hub import HfApi
+
+    try:
+        return HfApi().repo_info(repo_id, repo_type=repo_type).sha
+    except Exception as err:  # offline, unknown repo, invalid id: loading the model or data says which
+        logger.debug("no Hub revision for %s: %s", repo_id, err)
+        return None
+
+
+def _differences(saved: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """What differs between the settings an output folder was made with and this run's, in words."""
+    changes = []
+    for key, value in settings.items():
+        before = saved.get(key)
+        if key.endswith("_state"):
+            source = key.removesuffix("_state")
+            if saved.get(source) != settings[source] or _same_state(before, value):
+                continue  # another input or model is named as such, not as a change
+            was, now = _describe_state(before), _describe_state(value)
+            how = f"{was}; now {now}" if was != now else f"{was}, but a file's name, size or time differs"
+            changes.append(f"{source} {settings[source]} changed since the shards were written ({how})")
+        elif isinstance(value, dict):
+            changes += [f"{key}.{change}" for change in _differences(before or {}, value)]
+        elif before != value:
+            changes.append(f"{key} {before!r}, now {value!r}")
+    return changes
+
+
+def _same_state(before: dict[str, Any] | None, now: dict[str, Any]) -> bool:
+    """Local states must match; Hub revisions only when both runs could resolve one."""
+    hub = before is not None and before.keys() == now.keys() == {"revision"}
+    if hub and None in (before["revision"], now["revision"]):
+        logger.warning("could not check the Hub revision the shards were made with; comparing the id only")
+        return True
+    return before == now
+
+
+def _describe_state(state: dict[str, Any] | None) -> str:
+    if not state:
+        return "unknown"
+    if "revision" in state:
+        return f"Hub revision {state['revision'] or 'unknown'}"
+    return f"{state['files']} files, {state['bytes']} bytes, last modified {state['modified']}"
+
+
+def _check_settings(output: Path, settings: dict[str, Any], main_process: bool = True) -> None:
+    """Write ``settings.json``, or refuse a folder adekd extract did not write or whose shards were
+    made with other settings. A folder of ours with no finished shard takes the new settings: the run
+    that wrote it stopped before its first shard (a model that failed to load, say), nothing is lost.
+    The other processes only check what the main one wrote."""
+    try:
+        present = existing_entries(output)
+    except NotADirectoryError as err:
+        raise ShardingError(f"--output {err}; sharded output needs a folder") from None
+    if (output / PROGRESS_DIR).exists():
+        present = [*(present or ()), PROGRESS_DIR]
+    saved = _saved_settings(output)
+    if present and saved is None:
+        raise ShardingError(
+            f"--output {output} holds files adekd extract did not write ({listed(present)}); writing shards "
+            "there could replace them: choose a new or empty folder"
+        )
+    finished = saved is not None and (
+        any(output.glob("shard-*.jsonl")) or any((output / PROGRESS_DIR).glob("shard-*.json"))
+    )
+    if finished or (saved is not None and not main_process):
+        if saved["format"] != settings["format"]:
             raise ShardingError(
-                f"{output} holds shards made with other settings ({', '.join(differing)} differ); rerun with "
-                "the same --model, --input and flags to resume, or choose another --output"
+                f"{output} holds shards of another adekd version ({saved['format']}, this one writes "
+                f"{settings['format']}); choose another --output"
+            )
+        differences = _differences(saved, settings)
+        if differences:
+            raise ShardingError(
+                f"{output} holds shards made with other settings: {'; '.join(differences)}. To resume, rerun "
+                "with what the shards were made with; otherwise choose another --output"
             )
         return
-    if any(output.glob("shard-*.jsonl")):
-        raise ShardingError(f"{output} holds shards but no {SETTINGS_FILE}; choose another --output")
     output.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    tmp = output / f"{SETTINGS_FILE}.tmp"
+    tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, output / SETTINGS_FILE)
+
+
+def _saved_settings(output: Path) -> dict[str, Any] | None:
+    """The settings adekd extract left in ``output``, or ``None`` if it holds no such file (a user's own
+    ``settings.json`` of another shape is not ours)."""
+    try:
+        saved = json.loads((output / SETTINGS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    ours = isinstance(saved, dict) and str(saved.get("format", "")).startswith(
+        MANIFEST_FORMAT.split("/")[0] + "/"
+    )
+    return saved if ours else None
 
 
 def _sha256(path: Path) -> str:
@@ -209,13 +356,12 @@ def extract_sharded(
         if extract_kwargs.get("device") is None:
             extract_kwargs["device"] = state.device
     output = Path(output_dir)
-    if output.exists() and not output.is_dir():
-        raise ShardingError(f"--output {output} is a file; sharded output needs a folder")
-    if not output.exists():
-        try:
-            check_output_file(output)  # no file among its parents
-        except OSError as err:
-            raise ShardingError(f"--output {err}") from None
+    if os.path.isdir(input_path) and Path(os.path.realpath(output)).is_relative_to(
+        os.path.realpath(input_path)
+    ):
+        raise ShardingError(
+            f"--output {output} is inside --input {input_path}: the shards would change the input"
+        )
     options = {
         "split_sentences": split_sentences,
         "keep_drugs": keep_drugs,
@@ -233,7 +379,7 @@ def extract_sharded(
     if state is not None:
         state.wait_for_everyone()
     if process_index != 0:
-        _check_settings(output, settings)
+        _check_settings(output, settings, main_process=False)
 
     pipe = None
     written = skipped = 0
