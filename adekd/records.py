@@ -277,26 +277,34 @@ def read_jsonl(
     on_error: Literal["raise", "skip"] = "raise",
     report: ValidationReport | None = None,
 ) -> list[Record]:
-    """Read records from JSONL; a broken line raises with its line number (or is skipped and counted)."""
+    """Read records from JSONL; a broken line raises with its line number (or is skipped and counted).
+
+    Lines are read like every corpus file (:func:`adekd.corpora.textio.iter_lines`): ``.gz``
+    decompressed, a leading byte-order mark dropped, and a byte that is not UTF-8 raises
+    :class:`~adekd.corpora.CorpusError` naming the path, line and column whatever ``on_error`` says
+    (the file needs converting, skipping its lines would drop every record with an accent). So does
+    a path that is no file.
+    """
+    from adekd.corpora.textio import iter_lines  # adekd.corpora imports this module
+
     report = report if report is not None else ValidationReport()
     records: list[Record] = []
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                if validate:
-                    validate_record(record)
-            except (json.JSONDecodeError, RecordError) as err:
-                message = f"{os.fspath(path)} line {line_no}: {err}"
-                if on_error == "raise":
-                    raise RecordError(message) from err
-                report.skipped += 1
-                report.errors.append(message)
-                continue
-            report.kept += 1
-            records.append(_drop_none_scores(record))
+    for line_no, line in iter_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if validate:
+                validate_record(record)
+        except (json.JSONDecodeError, RecordError) as err:
+            message = f"{os.fspath(path)} line {line_no}: {err}"
+            if on_error == "raise":
+                raise RecordError(message) from err
+            report.skipped += 1
+            report.errors.append(message)
+            continue
+        report.kept += 1
+        records.append(_drop_none_scores(record))
     if report.skipped:
         logger.warning("%s: %s", os.fspath(path), report.summary())
     return records
