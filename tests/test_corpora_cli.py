@@ -81,3 +81,20 @@ def test_json_output_that_is_a_folder_is_refused_before_reading_and_a_new_folder
     ]
     assert main(["corpus", "stats", str(folder), "--json", str(tmp_path / "new" / "stats.json")]) == 0
     assert json.loads((tmp_path / "new" / "stats.json").read_text())["records"] == 7
+
+
+def test_stats_on_a_folder_of_pubtator_files_says_which_file_to_pass(tmp_path):
+    from corpora_fixtures import pubtator_text
+
+    folder = tmp_path / "bc5cdr"
+    folder.mkdir()
+    (folder / "CDR_TestSet.PubTator.txt").write_text(pubtator_text())
+    result = _run("corpus", "stats", str(folder))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"adekd corpus: error: {folder} holds PubTator files (CDR_TestSet.PubTator.txt), not a dataset: pass "
+        f"one of them, e.g. {folder / 'CDR_TestSet.PubTator.txt'} (--task chemical-disease reads its "
+        "chemical -> disease annotations)"
+    ]
+    result = _run("corpus", "stats", str(folder / "CDR_TestSet.PubTator.txt"))
+    assert result.returncode == 0 and "(pubtator)" in result.stdout

@@ -55,7 +55,13 @@ def test_each_file_kind_is_detected_and_read(tmp_path, ade_folder):
         "text": "Rash after aspirin.",
         "drugs": [],
         "ades": [],
+        "doc_id": "sentences-1",
+        "doc_start": 0,
     }
+    gzipped = tmp_path / "gold.jsonl.gz"
+    with gzip.open(gzipped, "wb") as handle:
+        handle.write(records_jsonl.read_bytes())
+    assert detect_source(gzipped) == "records_jsonl" and load_records(gzipped) == load_records(records_jsonl)
 
 
 def test_saved_dataset_folders_round_trip_with_provenance(tmp_path, ade_folder):
@@ -251,3 +257,27 @@ def test_unconvertible_spert_items_are_invalid_records(tmp_path):
     assert (report.kept, report.skipped) == (2, 1)
     assert report.summary().startswith("2 records kept, 1 invalid skipped (first: ")
     assert "spert-5" in report.errors[0]
+
+
+def test_a_folder_of_pubtator_files_is_refused_naming_the_files_to_pass(tmp_path):
+    from adekd.corpora.loading import reads_labels
+    from adekd.teacher import read_inputs
+
+    folder = tmp_path / "bc5cdr"
+    folder.mkdir()
+    for split in ("Training", "Test"):
+        (folder / f"CDR_{split}Set.PubTator.txt").write_text(pubtator_text())
+    (folder / "README_CDR_Data.txt").write_text("=====\nPUBLIC DOMAIN NOTICE\n")
+    message = (
+        r"bc5cdr holds PubTator files \(CDR_TestSet.PubTator.txt, CDR_TrainingSet.PubTator.txt\), not a "
+        r"dataset: pass one of them, e.g. .*bc5cdr/CDR_TestSet.PubTator.txt"
+    )
+    with pytest.raises(CorpusError, match=message):  # adekd corpus stats
+        load_records(folder)
+    with pytest.raises(CorpusError, match=message):  # adekd extract
+        next(iter_input_records(folder))
+    with pytest.raises(CorpusError, match=message):  # adekd label
+        next(read_inputs(folder))
+    with pytest.raises(CorpusError, match=message):  # adekd evaluate
+        reads_labels(folder)
+    assert len(load_records(folder / "CDR_TestSet.PubTator.txt")) == 4

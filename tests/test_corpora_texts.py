@@ -21,8 +21,22 @@ def test_text_lines_stream_lazily_and_bad_utf8_names_line_and_column(tmp_path):
     assert isinstance(records, types.GeneratorType)
     first_two = list(itertools.islice(records, 2))  # the bad line 4 is not read yet
     assert first_two == [
-        {"id": "notes-1", "text": "Rash after aspirin.", "drugs": [], "ades": []},
-        {"id": "notes-3", "text": "Fever on day 2.", "drugs": [], "ades": []},
+        {
+            "id": "notes-1",
+            "text": "Rash after aspirin.",
+            "drugs": [],
+            "ades": [],
+            "doc_id": "notes-1",
+            "doc_start": 0,
+        },
+        {
+            "id": "notes-3",
+            "text": "Fever on day 2.",
+            "drugs": [],
+            "ades": [],
+            "doc_id": "notes-3",
+            "doc_start": 2,
+        },
     ]
     with pytest.raises(CorpusError, match=r"notes.txt line 4, column 4: byte 0xe9 is not valid UTF-8"):
         next(records)
@@ -68,3 +82,24 @@ def test_pubtator_streams_sentences_or_whole_documents(tmp_path):
     assert len(list(iter_texts(path))) == 4
     (document,) = iter_texts(path, split_sentences=False)
     assert document["id"] == "227508" and document["text"].startswith("Naloxone reverses")
+
+
+def test_text_line_offsets_index_the_line_as_written(tmp_path):
+    lines = ["   First sentence about aspirin. Second one with rash after penicillin.\t", "\tThird line."]
+    path = tmp_path / "notes.txt"
+    path.write_text("\r\n".join(lines) + "\r\n")
+    sentences = list(iter_texts(path, split_sentences=True))
+    assert [(r["id"], r["doc_id"], r["doc_start"]) for r in sentences] == [
+        ("notes-1-s0", "notes-1", 3),
+        ("notes-1-s1", "notes-1", 33),
+        ("notes-2-s0", "notes-2", 1),
+    ]
+    whole = list(iter_texts(path))
+    assert [(r["id"], r["text"], r["doc_id"], r["doc_start"]) for r in whole] == [
+        ("notes-1", lines[0].strip(), "notes-1", 3),
+        ("notes-2", "Third line.", "notes-2", 1),
+    ]
+    for record in sentences + whole:
+        line = lines[int(record["doc_id"].split("-")[1]) - 1]
+        start = record["doc_start"]
+        assert line[start : start + len(record["text"])] == record["text"]

@@ -55,6 +55,8 @@ _LABEL_KEYS = ("drugs", "ades")
 _RAW_LABEL_KEYS = tuple(f'"{key}"'.encode() for key in _LABEL_KEYS)
 _SCAN_BLOCK = 1 << 20
 _MODEL_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+_PUBTATOR_NAMES = (".txt", ".txt.gz", ".pubtator", ".pubtator.gz")
+"""File names that may be PubTator files in a folder (BC5CDR's are ``*.PubTator.txt``)."""
 
 
 def _is_labeled_line(raw: bytes) -> bool:
@@ -134,15 +136,37 @@ def _model_files(folder: Path) -> list[str]:
     return ["config.json", *weights] if weights and (folder / "config.json").is_file() else []
 
 
+def _pubtator_files(folder: Path) -> list[Path]:
+    """The PubTator files directly in ``folder`` (a file that cannot be decoded is none)."""
+    found = []
+    for child in sorted(folder.iterdir()):
+        if child.is_file() and child.name.endswith(_PUBTATOR_NAMES):
+            try:
+                if is_pubtator(child):
+                    found.append(child)
+            except (CorpusError, OSError):
+                continue
+    return found
+
+
 def _why_not_a_dataset(folder: Path) -> str | None:
-    """Why a folder adekd itself writes is no dataset, or None.
+    """Why a folder of files adekd reads one by one, or one adekd itself writes, is no dataset, or None.
 
     ``load_dataset`` reads every JSON file of a folder without a card as rows, so a student folder,
     a cross-validation output or a labeling run that labeled nothing would fail deep in a schema
-    cast (``CastError``) instead of saying what the folder is.
+    cast (``CastError``) instead of saying what the folder is. It reads ``.txt`` files as one text
+    per line, so a folder of PubTator files (BC5CDR's release) would become its mention and relation
+    lines, texts that extraction and labeling would then run on.
     """
     from adekd.teacher.silver import FAILURES_FILE, SUMMARY_FILE, is_silver_folder, silver_shards
 
+    pubtator = _pubtator_files(folder)
+    if pubtator:
+        return (
+            f"{folder} holds PubTator files ({listed([path.name for path in pubtator])}), not a dataset: "
+            f"pass one of them, e.g. {pubtator[0]} (--task chemical-disease reads its chemical -> "
+            "disease annotations)"
+        )
     model_files = _model_files(folder)
     if model_files:
         return f"{folder} is a model folder ({', '.join(model_files)}), not a dataset"
@@ -246,8 +270,6 @@ def load_records(
         raise CorpusError(f"{os.fspath(source)}: split={split!r} only applies to dataset folders and Hub ids")
     report = report if report is not None else ValidationReport()
     if kind == "records_jsonl":
-        if path.name.endswith(".gz"):
-            raise CorpusError(f"{path}: labeled records must be plain JSONL; decompress it (gunzip) first")
         return read_jsonl(path, on_error=on_error, report=report)
     if kind == "ade_corpus":
         records = read_ade_corpus(path)

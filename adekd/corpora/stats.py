@@ -26,7 +26,8 @@ class CorpusStats:
     relations: int = 0
     """Drug -> ADE pairs (ADE entries of the records)."""
     documents: int | None = None
-    """Distinct ``doc_id`` values (PMIDs for the ADE corpus, PubTator); ``None`` when records carry none."""
+    """Distinct ``doc_id`` values (PMIDs for the ADE corpus and PubTator, lines of a text file); ``None``
+    when records carry none."""
 
     def as_dict(self) -> dict[str, int | None]:
         return asdict(self)

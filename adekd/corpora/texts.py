@@ -4,6 +4,12 @@ Corpus-scale labeling and extraction read millions of sentences, so :func:`iter_
 records one at a time and never holds the file in memory. Each record has no drugs and no ADEs;
 with ``split_sentences`` every text is cut into sentences that carry ``doc_id`` and ``doc_start``
 (the sentence's offset in the text it came from).
+
+Offsets must lead back to what the user holds. A line of a text file is a document as written
+(without its line ending): its records are trimmed of the surrounding whitespace, whole or cut into
+sentences, and always carry ``doc_id`` (the line id) and ``doc_start``, so that
+``line[doc_start + start:doc_start + end]`` is the span ``start:end`` of a record's text even on an
+indented line. JSONL texts are used as given, so whole they need no ``doc_start``.
 """
 
 from __future__ import annotations
@@ -50,10 +56,16 @@ def _jsonl_texts(path: Path, text_field: str, id_field: str) -> Iterator[tuple[s
 
 
 def _line_texts(path: Path) -> Iterator[tuple[str, str]]:
+    """``(line id, line)`` of each line that is not blank, the line as written: offsets index it."""
     stem = source_stem(path)
     for line_no, line in iter_lines(path):
         if line.strip():
-            yield f"{stem}-{line_no}", line.strip()
+            yield f"{stem}-{line_no}", line
+
+
+def _whole_line_record(line_id: str, line: str) -> Record:
+    """The line trimmed, with ``doc_start`` saying where it starts in the line as written."""
+    return new_record(line_id, line.strip(), doc_id=line_id, doc_start=len(line) - len(line.lstrip()))
 
 
 def iter_texts(
@@ -66,9 +78,10 @@ def iter_texts(
 
     ``split_sentences=None`` splits PubTator abstracts into sentences and keeps lines and JSONL
     texts whole. Ids are the JSONL ``id_field`` or ``"<file stem>-<line number>"``, plus
-    ``"-s<k>"`` for the k-th sentence when split. PubTator annotations are not used here; read
-    them with :func:`adekd.corpora.iter_pubtator`, or as labeled sentence records of a task with
-    :func:`adekd.corpora.read_relation_records` (BC5CDR: chemical -> induced disease).
+    ``"-s<k>"`` for the k-th sentence when split. Records of text lines carry ``doc_id`` and
+    ``doc_start`` into the line as written (see the module docstring). PubTator annotations are not
+    used here; read them with :func:`adekd.corpora.iter_pubtator`, or as labeled sentence records
+    of a task with :func:`adekd.corpora.read_relation_records` (BC5CDR: chemical -> induced disease).
     """
     path = Path(path)
     if is_pubtator(path):
@@ -78,11 +91,9 @@ def iter_texts(
             else:
                 yield from pubtator_sentence_records(doc)
         return
-    texts = (
-        _jsonl_texts(path, text_field, id_field) if path.name.endswith(JSONL_SUFFIXES) else _line_texts(path)
-    )
-    for text_id, text in texts:
+    jsonl = path.name.endswith(JSONL_SUFFIXES)
+    for text_id, text in _jsonl_texts(path, text_field, id_field) if jsonl else _line_texts(path):
         if split_sentences:
             yield from document_sentence_records(text_id, text)
         else:
-            yield new_record(text_id, text)
+            yield new_record(text_id, text) if jsonl else _whole_line_record(text_id, text)
