@@ -101,6 +101,23 @@ def test_examples_from_a_records_file_replace_the_template_examples(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
+        (None, r"examples file .*missing\.jsonl: no such file"),
+        (b'{"id": "a", "text": "caf\xe9"}\n', r"examples file .*missing\.jsonl.* line 1, column"),
+        (b'{"id": "a"}\n', r"examples file .*missing\.jsonl line 1: .*'text'"),
+    ],
+    ids=["missing", "not-utf8", "not-a-record"],
+)
+def test_an_unreadable_examples_file_is_named_as_the_examples_file(tmp_path, content, message):
+    path = tmp_path / "missing.jsonl"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(PromptError, match=message):
+        load_prompt("few-shot", examples=path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
         ("id: x\nsystem: s\n", "needs string values for ['user']"),
         ("id: x\nsystem: s\nuser: no slot\n", "must contain the {text} slot"),
         ("id: x\nsystem: s\nuser: '{text}'\nextra: 1\n", "unknown template keys ['extra']"),

@@ -214,9 +214,12 @@ def _example_from_dict(item: Any, where: str, task: TaskSpec) -> Example:
 
 
 def _read_example_records(path: str | os.PathLike) -> list[Record]:
+    from adekd.corpora import CorpusError
     from adekd.records import read_jsonl
 
     try:
         return read_jsonl(path)
-    except (OSError, RecordError, UnicodeDecodeError) as err:
+    except (RecordError, CorpusError) as err:  # their messages start with the path
+        raise PromptError(f"examples file {err}") from err
+    except OSError as err:
         raise PromptError(f"examples file {os.fspath(path)!r}: {err}") from err
