@@ -1,9 +1,11 @@
 """Corpus-scale extraction: shards equal the one-file output, a killed run resumes, two processes share;
 a rerun over a changed input or student, or into a folder of the user's, is refused.
 
-The student is an untrained tiny BERT (random heads still give deterministic spans), the input a
-plain text file; processes are real (``adekd extract`` in subprocesses, ``accelerate launch`` with
-two CPU processes on gloo).
+The student is a tiny BERT trained until its spans are clear-cut: batches made up differently (a
+shard's texts, another process's thread count) move scores in the last float bits on some CPUs,
+which flips the near-ties of an untrained student's spans; predictions are compared with scores to
+1e-5. The input is a plain text file; processes are real (``adekd extract`` in subprocesses,
+``accelerate launch`` with two CPU processes on gloo).
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ import time
 from pathlib import Path
 
 import pytest
-from student_support import tiny_encoder
 
-from adekd.modeling import extract_file, init_student
+from adekd.modeling import extract_file
 from adekd.modeling.sharding import MANIFEST_FILE, ShardingError, extract_sharded
 from adekd.records import read_jsonl
 
 DRUGS = ("amoxicillin", "cisplatin", "lithium carbonate", "warfarin")
 EVENTS = ("a rash", "renal failure and tremor", "bleeding", "hepatitis")
+SPAN_KEYS = ("drugs", "ades")
 
 
 def write_texts(path: Path, count: int) -> Path:
@@ -43,10 +45,23 @@ def read_shards(folder: Path) -> list[dict]:
     return [record for entry in manifest["shards"] for record in read_jsonl(folder / entry["file"])]
 
 
+def assert_same_predictions(got: list[dict], expected: list[dict]) -> None:
+    def scores(records: list[dict]) -> list[float]:
+        return [span["score"] for record in records for key in SPAN_KEYS for span in record[key]]
+
+    def without_scores(records: list[dict]) -> list[dict]:
+        return [
+            {**record, **{key: [{**span, "score": None} for span in record[key]] for key in SPAN_KEYS}}
+            for record in records
+        ]
+
+    assert without_scores(got) == without_scores(expected)
+    assert scores(got) == pytest.approx(scores(expected), abs=1e-5)
+
+
 @pytest.fixture(scope="module")
-def student(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("student")
-    return init_student(folder / "student", encoder=tiny_encoder(folder / "encoder"))
+def student(tiny_trained_student, tmp_path_factory) -> Path:
+    return Path(shutil.copytree(tiny_trained_student, tmp_path_factory.mktemp("student") / "student"))
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +81,7 @@ def test_shards_reproduce_the_single_file_output(tmp_path, student, reference):
     assert sorted(p.name for p in (tmp_path / "out").glob("shard-*.jsonl")) == [
         f"shard-{i:05d}.jsonl" for i in range(6)
     ]
-    assert read_shards(tmp_path / "out") == expected
+    assert_same_predictions(read_shards(tmp_path / "out"), expected)
     assert manifest["shards"][1]["first_id"] == expected[10]["id"]
 
     # a rerun finds every shard done and rewrites nothing
@@ -83,7 +98,8 @@ def test_missing_shard_file_is_redone(tmp_path, student, reference):
     extract_sharded(str(student), texts, tmp_path / "out", shard_size=20, batch_size=8)
     (tmp_path / "out" / "shard-00001.jsonl").unlink()
     manifest = extract_sharded(str(student), texts, tmp_path / "out", shard_size=20, batch_size=8)
-    assert manifest["num_records"] == 53 and read_shards(tmp_path / "out") == expected
+    assert manifest["num_records"] == 53
+    assert_same_predictions(read_shards(tmp_path / "out"), expected)
 
 
 def test_an_output_under_a_file_is_refused_before_any_shard(tmp_path, student):
@@ -144,14 +160,14 @@ def test_two_processes_share_the_shards_without_overlap(tmp_path, student, refer
     manifest = json.loads((tmp_path / "out" / MANIFEST_FILE).read_text())
     assert [entry["process"] for entry in manifest["shards"]] == [0, 1] * 4  # shard k on rank k % 2
     assert manifest["num_records"] == 53
-    assert read_shards(tmp_path / "out") == expected  # no record twice, none missing, same predictions
+    assert_same_predictions(read_shards(tmp_path / "out"), expected)  # no record twice, none missing
 
     # one process finishes what two started: settings do not depend on the number of processes
     (tmp_path / "out" / "shard-00003.jsonl").unlink()
     alone = [sys.executable, *command[command.index("-m") :]]
     single = subprocess.run(alone, capture_output=True, text=True, env=env, timeout=600)
     assert single.returncode == 0, single.stderr[-3000:]
-    assert read_shards(tmp_path / "out") == expected
+    assert_same_predictions(read_shards(tmp_path / "out"), expected)
 
 
 def _save_dataset(folder: Path, count: int, offset: int = 0) -> Path:
