@@ -285,10 +285,24 @@ def read_jsonl(
     (the file needs converting, skipping its lines would drop every record with an accent). So does
     a path that is no file.
     """
+    report = report if report is not None else ValidationReport()
+    records = list(iter_jsonl(path, validate, on_error, report))
+    if report.skipped:
+        logger.warning("%s: %s", os.fspath(path), report.summary())
+    return records
+
+
+def iter_jsonl(
+    path: str | os.PathLike,
+    validate: bool = True,
+    on_error: Literal["raise", "skip"] = "raise",
+    report: ValidationReport | None = None,
+) -> Iterator[Record]:
+    """:func:`read_jsonl` one record at a time, for files too large to hold (``adekd extract`` reads
+    its records input this way); errors surface when their line is reached."""
     from adekd.corpora.textio import iter_lines  # adekd.corpora imports this module
 
     report = report if report is not None else ValidationReport()
-    records: list[Record] = []
     for line_no, line in iter_lines(path):
         if not line.strip():
             continue
@@ -304,10 +318,7 @@ def read_jsonl(
             report.errors.append(message)
             continue
         report.kept += 1
-        records.append(_drop_none_scores(record))
-    if report.skipped:
-        logger.warning("%s: %s", os.fspath(path), report.summary())
-    return records
+        yield _drop_none_scores(record)
 
 
 def write_jsonl(records: Iterable[Record], path: str | os.PathLike) -> int:

@@ -349,3 +349,20 @@ def test_a_failed_final_rename_names_output_and_keeps_the_records(tiny_trained_s
     assert str(_extract_os_error(args, failure.value)).startswith(f"--output {output}: ")
     unreadable = OSError(13, "Permission denied", str(source))
     assert str(_extract_os_error(args, unreadable)).startswith(f"--input {source}: ")
+
+
+def test_a_records_jsonl_streams_and_a_bad_line_keeps_the_records_before_it(tiny_trained_student, tmp_path):
+    from adekd.modeling import extract_file
+    from adekd.records import RecordError
+
+    source = tmp_path / "in.jsonl"
+    rows = [{**record, "ades": []} for record in RECORDS[:2]]
+    broken = {"id": "bad", "text": "Short.", "drugs": [{"text": "X", "start": 0, "end": 40}], "ades": []}
+    source.write_text("".join(json.dumps(row) + "\n" for row in [*rows, broken]), encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    with pytest.raises(RecordError, match=r"in\.jsonl line 3: record 'bad'"):
+        extract_file(str(tiny_trained_student), source, output, batch_size=1, chunk_size=1)
+    kept = read_jsonl(tmp_path / "out.jsonl.tmp")
+    # extracted before line 3 was read (chunks of 1)
+    assert [record["id"] for record in kept] == [row["id"] for row in rows]
+    assert not output.exists()

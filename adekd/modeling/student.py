@@ -21,7 +21,7 @@ from adekd.modeling.configuration_adekd import AdeStudentConfig
 from adekd.modeling.modeling_adekd import AdeStudentForExtraction
 from adekd.modeling.pipeline_adekd import iter_extract
 from adekd.outputs import existing_entries, listed
-from adekd.records import write_jsonl
+from adekd.records import iter_jsonl, write_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -113,14 +113,17 @@ def iter_input_records(
     """Inputs of ``extract_file``: any source ``adekd corpus stats`` reads, as records.
 
     Text (one per line), JSONL-of-texts and PubTator files stream through
-    :func:`adekd.corpora.iter_texts` (``split_sentences`` applies to them). Records JSONL, SpERT
-    splits, dataset folders and the ADE corpus go through :func:`adekd.corpora.load_records`; their
-    drugs are used as given unless ``keep_drugs=False`` (to score the student end to end on gold).
+    :func:`adekd.corpora.iter_texts` (``split_sentences`` applies to them), a records JSONL through
+    :func:`adekd.records.iter_jsonl`; SpERT splits, dataset folders and the ADE corpus go through
+    :func:`adekd.corpora.load_records`. Records' drugs are used as given unless ``keep_drugs=False``
+    (to score the student end to end on gold).
     """
-    if detect_source(source) in TEXT_SOURCES:
+    kind = detect_source(source)
+    if kind in TEXT_SOURCES:
         yield from iter_texts(source, split_sentences=split_sentences)
         return
-    for record in load_records(source):
+    records = iter_jsonl(source) if kind == "records_jsonl" else load_records(source)
+    for record in records:
         yield record if keep_drugs else {**record, "drugs": []}
 
 
