@@ -344,8 +344,9 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
         help="extract drugs and their ADEs from texts with a student",
         description="Run a student over texts and write one JSONL record per text, in input order. IN is "
         "any source `adekd corpus stats` reads: a text file (one text per line), a JSONL of texts, a "
-        "PubTator file (these stream; .gz works), or records (JSONL with drugs, SpERT JSON, dataset "
-        "folder), whose non-empty drugs are used as given and other fields kept. Texts longer than the "
+        "PubTator file, or records (JSONL with drugs, SpERT JSON, dataset folder), whose non-empty "
+        "drugs are used as given and other fields kept. Text, PubTator and JSONL files stream (.gz works); "
+        "SpERT JSON and dataset folders are read whole. Texts longer than the "
         "encoder window are split into overlapping windows and merged.",
     )
     extract.add_argument("--model", required=True, help="student folder or Hub id")
