@@ -593,9 +593,9 @@ def _add_label(sub: argparse._SubParsersAction) -> None:
     add("--seed", type=int)
     add(
         "--dtype",
-        default="bfloat16",
-        choices=["bfloat16", "float16", "float32"],
-        help="local teacher weights",
+        default="auto",
+        choices=["auto", "bfloat16", "float16", "float32"],
+        help="local teacher weights (auto: bfloat16 where the CPU runs it natively, else float32)",
     )
     add("--concurrency", type=int, default=8, help="requests in flight at once (default 8)")
     add(

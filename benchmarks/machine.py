@@ -10,7 +10,10 @@ from pathlib import Path
 
 
 def machine() -> dict:
-    """CPU model, core count and Python version."""
+    """CPU model, core count, Python version and whether the CPU runs bfloat16 natively (the same
+    "AMD EPYC" name covers CPUs with and without AVX-512, and bf16 timings differ by 20x between them)."""
+    from adekd.hardware import cpu_has_native_bf16
+
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -19,7 +22,12 @@ def machine() -> dict:
         ),
         platform.processor(),
     )
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "native_bf16": cpu_has_native_bf16(),
+    }
 
 
 def load_average() -> list[float]:

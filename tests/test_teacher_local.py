@@ -8,7 +8,9 @@ import datasets
 import pytest
 
 from adekd.cli import main
+from adekd.hardware import cpu_has_native_bf16
 from adekd.records import validate_record
+from adekd.teacher import LabelConfig
 from adekd.teacher.run import PACKAGED_TEACHER
 
 SENTENCES = [
@@ -33,6 +35,10 @@ def test_local_teacher_labels_sentences_into_a_loadable_dataset(tmp_path, capsys
         assert row["raw_response"] and row["finish_reason"] == "stop" and row["completion_tokens"] > 0
     summary = json.loads((tmp_path / "silver" / "run_summary.json").read_text())
     assert summary["usage"]["cost_usd"] == 0.0 and summary["counts"]["requested"] == 2
+    # --dtype auto is recorded as the precision it chose on this CPU, with every label
+    ran_in = "bfloat16" if cpu_has_native_bf16() else "float32"
+    assert summary["teacher"]["parameters"]["dtype"] == ran_in
+    assert all(json.loads(row["decoding"])["dtype"] == ran_in for row in silver)
     assert summary["timings"]["backend_start_s"] > 0
     capsys.readouterr()
     # the same command again is served from the cache without loading the model
@@ -40,3 +46,18 @@ def test_local_teacher_labels_sentences_into_a_loadable_dataset(tmp_path, capsys
     summary = json.loads((tmp_path / "silver" / "run_summary.json").read_text())
     assert summary["counts"]["cached"] == 2 and summary["timings"]["backend_start_s"] == 0
     assert datasets.load_dataset(str(tmp_path / "silver"))["train"]["raw_response"] == silver["raw_response"]
+
+
+@pytest.mark.parametrize(("native", "chosen"), [(True, "bfloat16"), (False, "float32")])
+def test_auto_dtype_is_bfloat16_only_where_the_cpu_runs_it_natively(monkeypatch, native, chosen):
+    # the probe reads CPU flags this machine has one way only; the choice made on each answer is tested
+    monkeypatch.setattr("adekd.hardware.cpu_has_native_bf16", lambda: native)
+    assert LabelConfig().dtype == "auto" and LabelConfig().resolved_dtype() == chosen
+    assert LabelConfig().decoding()["dtype"] == chosen  # labels and cache keys say which one ran
+    assert LabelConfig(dtype="float16").decoding()["dtype"] == "float16"
+    assert "dtype" not in LabelConfig(teacher="openai").decoding()
+
+
+def test_a_dtype_the_local_teacher_cannot_take_is_named():
+    with pytest.raises(ValueError, match="dtype must be one of auto, bfloat16, float16, float32, got 'bf16'"):
+        LabelConfig(dtype="bf16").validate()

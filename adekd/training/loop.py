@@ -21,10 +21,12 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from adekd.hardware import warn_if_emulated_bf16
 from adekd.modeling.processing_adekd import AdeStudentProcessor
 from adekd.records import Record
 from adekd.training import student
@@ -103,8 +105,12 @@ def _make_accelerator(config: TrainingConfig) -> Accelerator:
     # the same model independently in every process.
     multi_process = int(os.environ.get("WORLD_SIZE", "1")) > 1
     cpu = multi_process and not torch.accelerator.is_available()
+    # Accelerate keeps one state per process and refuses another mixed precision; an earlier
+    # training in this process (a notebook, a sweep) must not decide this one's (as transformers'
+    # Trainer does in its sweeps).
+    AcceleratorState._reset_state()
     try:
-        return Accelerator(
+        accelerator = Accelerator(
             cpu=cpu,
             mixed_precision=config.mixed_precision,
             gradient_accumulation_plugin=GradientAccumulationPlugin(
@@ -115,6 +121,9 @@ def _make_accelerator(config: TrainingConfig) -> Accelerator:
         )
     except ValueError as err:
         raise TrainingConfigError(f"--mixed-precision {config.mixed_precision}: {err}") from None
+    if config.mixed_precision == "bf16" and accelerator.device.type == "cpu" and accelerator.is_main_process:
+        warn_if_emulated_bf16("--mixed-precision bf16")
+    return accelerator
 
 
 def _optimizer(model: torch.nn.Module, config: TrainingConfig, device: torch.device) -> torch.optim.Optimizer:

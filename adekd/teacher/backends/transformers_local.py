@@ -4,9 +4,10 @@ With no model given it is the embedded default, SmolLM2-135M-Instruct from the `
 package's GGUF, dequantized and loaded offline (:mod:`adekd.teacher.smollm2`; exported once to a
 safetensors folder in the cache directory, which loads several times faster): no key, no GPU, no
 Hub. A ``.gguf`` path, a model folder or a Hub id (from the local cache when offline) also work.
-Decoding is greedy at temperature 0, batched with left padding through the model's chat template,
-in bfloat16 by default: on this project's loaded 2-core CPU it took 40-70% of float32's CPU time
-and gave the same greedy answers on the sentences compared (``dtype="float32"`` to be sure).
+Decoding is greedy at temperature 0, batched with left padding through the model's chat template.
+``adekd label`` picks bfloat16 where the CPU runs it natively (on an AVX-512 CPU it took 40-70% of
+float32's CPU time and gave the same greedy answers on the sentences compared) and float32 where
+torch would emulate it (2.2x slower than float32 on an AVX2 CPU): :mod:`adekd.hardware`.
 The schema cannot be enforced here, so the prompt describes it and the tolerant parser reads it.
 """
 
