@@ -415,25 +415,6 @@ def test_load_pipeline_refuses_a_precision_it_cannot_run_in(encoder_dir, tmp_pat
     assert load_pipeline(folder, dtype=torch.float16).model.dtype == torch.float16
 
 
-@pytest.mark.parametrize("native", [True, False])
-def test_a_bfloat16_student_on_a_cpu_that_emulates_it_is_warned_about(
-    encoder_dir, tmp_path, caplog, monkeypatch, native
-):
-    from adekd.modeling import init_student, load_pipeline
-
-    monkeypatch.setattr("adekd.hardware.cpu_has_native_bf16", lambda: native)  # CPU flags are fixed here
-    folder = str(init_student(tmp_path / "student", encoder_dir))
-    with caplog.at_level("WARNING", logger="adekd.hardware"):
-        load_pipeline(folder, dtype="bfloat16")
-        load_pipeline(folder)  # float32: nothing to say
-    warnings = [r.getMessage() for r in caplog.records if r.name == "adekd.hardware"]
-    if native:
-        assert warnings == []
-    else:
-        assert len(warnings) == 1
-        assert warnings[0].startswith("a bfloat16 student on a CPU without native bfloat16")
-
-
 def test_load_pipeline_names_a_path_that_holds_no_student(encoder_dir, tmp_path):
     from adekd.modeling import load_pipeline
 

@@ -256,12 +256,7 @@ def load_pipeline(
         pipe.model = quantize_int8(pipe.model)
         return pipe
     extra = {} if dtype is None else {"dtype": dtype}
-    pipe = pipeline(TASK, model=model, tokenizer=tokenizer, device=device, **extra)
-    if pipe.device.type == "cpu" and pipe.model.dtype == torch.bfloat16:
-        from adekd.hardware import warn_if_emulated_bf16  # this file stays importable on its own
-
-        warn_if_emulated_bf16("a bfloat16 student")
-    return pipe
+    return pipeline(TASK, model=model, tokenizer=tokenizer, device=device, **extra)
 
 
 def check_student_folder(model: str) -> None:
