@@ -350,6 +350,10 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
         "encoder window are split into overlapping windows and merged.",
     )
     extract.add_argument("--model", required=True, help="student folder or Hub id")
+    extract.add_argument(
+        "--revision",
+        help="branch, tag or commit of a Hub id --model (default: main); pins the student a run uses",
+    )
     extract.add_argument("--input", required=True, help="texts or records (see above)")
     extract.add_argument(
         "--output", required=True, help="JSONL file of records to write (a folder with --shard-size)"
@@ -405,7 +409,12 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
 def _run_extract(args: argparse.Namespace) -> None:
     from adekd.corpora import CorpusError, DrugLexicon
     from adekd.modeling import extract_file
-    from adekd.modeling.pipeline_adekd import check_device, check_student_folder, load_pipeline
+    from adekd.modeling.pipeline_adekd import (
+        check_device,
+        check_revision,
+        check_student_folder,
+        load_pipeline,
+    )
 
     if args.batch_size < 1:
         raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -419,6 +428,10 @@ def _run_extract(args: argparse.Namespace) -> None:
         check_student_folder(args.model)
     except (OSError, ValueError) as err:  # the message starts with the path
         raise CLIError(f"--model {err}") from None
+    try:
+        check_revision(args.model, args.revision)
+    except ValueError as err:  # "revision 'v1' applies to a Hub id; ..."
+        raise CLIError(f"--{err}") from None
     if args.shard_size is None:
         _check_output_file("--output", args.output)
         if os.path.abspath(args.output) == os.path.abspath(args.input):
@@ -433,7 +446,7 @@ def _run_extract(args: argparse.Namespace) -> None:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise CLIError("several processes would write one --output file; add --shard-size to share shards")
     try:
-        pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype)
+        pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype, revision=args.revision)
     except (OSError, ValueError) as err:
         raise CLIError(f"--model {args.model}: {err}") from None
     try:
@@ -492,6 +505,7 @@ def _run_extract_sharded(args: argparse.Namespace, lexicon: object) -> None:
             stride=args.stride,
             device=args.device,
             dtype=args.dtype,
+            revision=args.revision,
         )
     except ShardingError as err:
         raise CLIError(str(err)) from None

@@ -5,6 +5,7 @@ trained students (``adekd.training.train``) in miniature."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,6 +132,79 @@ def install_fake_hub(monkeypatch, tmp_path: Path) -> Iterator[FakeHub]:
     monkeypatch.setenv("HF_TOKEN", FAKE_HF_TOKEN)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
     hub = FakeHub()
+    _http.set_client_factory(
+        lambda: httpx2.Client(transport=httpx2.MockTransport(hub), follow_redirects=True)
+    )
+    try:
+        yield hub
+    finally:
+        _http.set_client_factory(_http.default_client_factory)
+
+
+class ServingHub:
+    """Serves model repositories for downloads (``from_pretrained``, ``pipeline``) and records every request.
+
+    ``commits`` maps a commit hash to the folder holding that commit's files; ``refs`` maps a branch or
+    tag of each repository to a commit. Answers as the Hub does: ``repo_info`` at a revision gives its
+    commit, ``resolve`` gives a file with its commit and etag, an unknown revision or file is a 404 with
+    the Hub's error code.
+    """
+
+    def __init__(self, repo_id: str, commits: dict[str, Path], refs: dict[str, str]) -> None:
+        self.repo_id, self.commits, self.refs = repo_id, commits, dict(refs)
+        self.requests: list[httpx2.Request] = []
+
+    def commit(self, revision: str) -> str | None:
+        return revision if revision in self.commits else self.refs.get(revision)
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        self.requests.append(request)
+        path = request.url.path
+        info = f"/api/models/{self.repo_id}/revision/"
+        if path.startswith(info):
+            commit = self.commit(path.removeprefix(info))
+            if commit is None:
+                return httpx2.Response(
+                    404, headers={"X-Error-Code": "RevisionNotFound"}, json={"error": "Invalid rev id"}
+                )
+            files = [{"rfilename": f.name} for f in sorted(self.commits[commit].iterdir())]
+            return httpx2.Response(200, json={"id": self.repo_id, "sha": commit, "siblings": files})
+        resolve = f"/{self.repo_id}/resolve/"
+        if path.startswith(resolve):
+            revision, _, name = path.removeprefix(resolve).partition("/")
+            commit = self.commit(revision)
+            if commit is None:
+                return httpx2.Response(404, headers={"X-Error-Code": "RevisionNotFound"})
+            file = self.commits[commit] / name
+            if not file.is_file():
+                return httpx2.Response(
+                    404, headers={"X-Error-Code": "EntryNotFound", "X-Repo-Commit": commit}
+                )
+            body = file.read_bytes()
+            headers = {
+                "X-Repo-Commit": commit,
+                "ETag": f'"{hashlib.sha256(body).hexdigest()}"',
+                "Content-Length": str(len(body)),
+            }
+            return httpx2.Response(200, headers=headers, content=b"" if request.method == "HEAD" else body)
+        return httpx2.Response(404, json={"error": f"unexpected {request.method} {path}"})
+
+    def resolved_commits(self) -> set[str]:
+        """The commits whose files were fetched (a branch or tag in a URL: the commit it then pointed to)."""
+        resolve = f"/{self.repo_id}/resolve/"
+        revisions = {
+            r.url.path.removeprefix(resolve).split("/")[0]
+            for r in self.requests
+            if r.url.path.startswith(resolve)
+        }
+        return {self.commit(revision) for revision in revisions} - {None}
+
+
+def install_serving_hub(monkeypatch, tmp_path: Path, hub: ServingHub) -> Iterator[ServingHub]:
+    """Route every huggingface_hub request to ``hub``, with an empty download cache in ``tmp_path``."""
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub_cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
     _http.set_client_factory(
         lambda: httpx2.Client(transport=httpx2.MockTransport(hub), follow_redirects=True)
     )

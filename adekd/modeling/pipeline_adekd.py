@@ -231,6 +231,7 @@ def load_pipeline(
     tokenizer: Any = None,
     device: int | str | torch.device | None = None,
     dtype: torch.dtype | str | None = None,
+    revision: str | None = None,
 ) -> AdeExtractionPipeline:
     """An ``ade-extraction`` pipeline from a model folder or Hub id, a loaded student, or a pipeline.
 
@@ -238,11 +239,15 @@ def load_pipeline(
     every ``nn.Linear`` dynamically quantized to int8 on CPU (weights int8, activations quantized
     per batch), the fastest CPU option measured in ``benchmarks/inference.py`` at a cost of one to two
     strict F1 points (``benchmarks/results/supervised.md``). A loaded model passed in is copied, not changed.
+    ``revision`` (a branch, tag or commit of a Hub id) pins the student a corpus run or a published
+    result used: a later push to the repository then changes nothing.
     """
     if isinstance(model, Pipeline):
+        check_revision(model, revision)
         return model  # type: ignore[return-value]
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
+    check_revision(model, revision)
     if isinstance(model, str):
         check_student_folder(model)
     check_device(device)
@@ -251,12 +256,27 @@ def load_pipeline(
         tokenizer = getattr(model, "name_or_path", None) or None
         if tokenizer is None:
             raise ValueError("a loaded model needs its tokenizer: pass tokenizer=")
+    hub = {} if revision is None else {"revision": revision}
     if dtype == "int8":
-        pipe = pipeline(TASK, model=model, tokenizer=tokenizer, device="cpu" if device is None else device)
+        on_cpu = "cpu" if device is None else device
+        pipe = pipeline(TASK, model=model, tokenizer=tokenizer, device=on_cpu, **hub)
         pipe.model = quantize_int8(pipe.model)
         return pipe
     extra = {} if dtype is None else {"dtype": dtype}
-    return pipeline(TASK, model=model, tokenizer=tokenizer, device=device, **extra)
+    return pipeline(TASK, model=model, tokenizer=tokenizer, device=device, **hub, **extra)
+
+
+def check_revision(model: Any, revision: str | None) -> None:
+    """Refuse a revision for what has none (a local folder, a loaded model or pipeline): transformers
+    would ignore it, and the run would not use the version it names."""
+    if revision is None:
+        return
+    if not isinstance(revision, str) or not revision.strip():
+        raise ValueError(f"revision must be a branch, tag or commit of a Hub id, got {revision!r}")
+    if not isinstance(model, str):
+        raise ValueError(f"revision {revision!r} applies to a Hub id, not to a loaded {type(model).__name__}")
+    if os.path.exists(model):
+        raise ValueError(f"revision {revision!r} applies to a Hub id; {model} is a local path")
 
 
 def check_student_folder(model: str) -> None:
@@ -372,6 +392,7 @@ def iter_extract(
     stride: int | None = None,
     device: int | str | torch.device | None = None,
     dtype: torch.dtype | str | None = None,
+    revision: str | None = None,
     chunk_size: int = 4096,
     progress: bool = False,
     total: int | None = None,
@@ -383,7 +404,7 @@ def iter_extract(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    pipe = load_pipeline(model, tokenizer=tokenizer, device=device, dtype=dtype)
+    pipe = load_pipeline(model, tokenizer=tokenizer, device=device, dtype=dtype, revision=revision)
     given_options = (
         ("drug_threshold", drug_threshold),
         ("ade_threshold", ade_threshold),
@@ -430,6 +451,7 @@ def extract(
         max_length, stride: window size and overlap in tokens for long texts.
         device, dtype: where and in which precision a model loaded here runs (``dtype="int8"``:
             dynamic int8 quantization on CPU, see :func:`load_pipeline`).
+        revision: branch, tag or commit of a Hub id ``model`` (default: its main branch).
         progress: show a progress bar.
 
     Returns:

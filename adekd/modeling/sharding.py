@@ -80,17 +80,24 @@ def _entry_path(output: Path, index: int) -> Path:
     return output / PROGRESS_DIR / f"shard-{index:05d}.json"
 
 
-def _settings(input_path: str | os.PathLike, model: Any, shard_size: int, options: dict[str, Any]) -> dict:
+def _settings(
+    input_path: str | os.PathLike,
+    model: Any,
+    shard_size: int,
+    options: dict[str, Any],
+    revision: str | None = None,
+) -> dict:
     """What the shards are made from, as a rerun compares it: the input and the model by what they
-    are (a resolved local path and the state of its files, or a Hub id and its revision), not by the
-    text that named them, so ``x/`` resumes ``./x`` and a changed file or retrained student is noticed."""
+    are (a resolved local path and the state of its files, or a Hub id and the commit its
+    ``revision`` points to), not by the text that named them, so ``x/`` resumes ``./x`` and a changed
+    file or retrained student is noticed."""
     model_name = _model_name(model)
     return {
         "format": MANIFEST_FORMAT,
         "input": path_key(input_path),
         "input_state": _source_state(input_path, "dataset"),
         "model": path_key(model_name),
-        "model_state": _source_state(model_name, "model"),
+        "model_state": _source_state(model_name, "model", revision),
         "shard_size": shard_size,
         "options": options,
     }
@@ -104,12 +111,13 @@ def _model_name(model: Any) -> str:
     return str(getattr(loaded, "name_or_path", None) or type(loaded).__name__)
 
 
-def _source_state(source: str | os.PathLike, repo_type: str) -> dict[str, Any]:
+def _source_state(source: str | os.PathLike, repo_type: str, revision: str | None = None) -> dict[str, Any]:
     """What changes when a local input or model changes (its files' count, bytes, latest modification
-    and a hash of their names, sizes and modification times), or a Hub repository's revision."""
+    and a hash of their names, sizes and modification times), or the commit a Hub repository's
+    ``revision`` (default: main) points to."""
     path = Path(source)
     if not path.exists():
-        return {"revision": _hub_revision(os.fspath(source), repo_type)}
+        return {"revision": _hub_revision(os.fspath(source), repo_type, revision)}
     if path.is_file():
         files = [path]
     elif repo_type == "model":
@@ -138,13 +146,13 @@ def _visible_files(folder: Path) -> list[Path]:
     return found
 
 
-def _hub_revision(repo_id: str, repo_type: str) -> str | None:
-    """The commit a Hub id resolves to now, or ``None`` when the Hub cannot say (offline, not an id):
-    then only the id is compared."""
+def _hub_revision(repo_id: str, repo_type: str, revision: str | None = None) -> str | None:
+    """The commit a Hub id's ``revision`` resolves to now, or ``None`` when the Hub cannot say (offline,
+    not an id): then only the id is compared."""
     from huggingface_hub import HfApi
 
     try:
-        return HfApi().repo_info(repo_id, repo_type=repo_type).sha
+        return HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha
     except Exception as err:  # offline, unknown repo, invalid id: loading the model or data says which
         logger.debug("no Hub revision for %s: %s", repo_id, err)
         return None
@@ -329,20 +337,27 @@ def extract_sharded(
     process_index: int | None = None,
     num_processes: int | None = None,
     progress: bool = False,
+    revision: str | None = None,
     **extract_kwargs: Any,
 ) -> dict[str, Any] | None:
     """Run a student over ``input_path`` into a folder of shards (see the module docstring).
 
     ``process_index``/``num_processes`` default to Accelerate's ``PartialState`` (one process when
-    not launched by ``accelerate launch``). ``extract_kwargs`` go to :func:`adekd.iter_extract`
-    (``batch_size``, ``drug_lexicon``, thresholds, ``max_length``, ``dtype``...). Returns the
-    manifest on the main process (``None`` on the others).
+    not launched by ``accelerate launch``). ``revision`` (branch, tag or commit of a Hub id
+    ``model``; default main) is resolved to its commit once, and every process loads that commit, so a
+    push to the repository during the run cannot mix two students in one output. ``extract_kwargs``
+    go to :func:`adekd.iter_extract` (``batch_size``, ``drug_lexicon``, thresholds, ``max_length``,
+    ``dtype``...). Returns the manifest on the main process (``None`` on the others).
     """
-    from adekd.modeling.pipeline_adekd import iter_extract, load_pipeline
+    from adekd.modeling.pipeline_adekd import check_revision, iter_extract, load_pipeline
     from adekd.modeling.student import iter_input_records
 
     if shard_size < 1:
         raise ShardingError(f"--shard-size must be at least 1, got {shard_size}")
+    try:
+        check_revision(model, revision)
+    except ValueError as err:
+        raise ShardingError(f"--{err}") from None
     state = None
     if process_index is None or num_processes is None:
         import torch
@@ -369,11 +384,12 @@ def extract_sharded(
             key: extract_kwargs.get(key)
             for key in ("drug_threshold", "ade_threshold", "max_length", "stride", "dtype")
         },
+        "revision": revision,
         "drug_lexicon": type(extract_kwargs["drug_lexicon"]).__name__
         if extract_kwargs.get("drug_lexicon")
         else None,
     }
-    settings = _settings(input_path, model, shard_size, options)
+    settings = _settings(input_path, model, shard_size, options, revision)
     if process_index == 0:
         _check_settings(output, settings)
     if state is not None:
@@ -393,7 +409,8 @@ def extract_sharded(
         if pipe is None:
             options = {key: extract_kwargs.pop(key) for key in ("device", "dtype") if key in extract_kwargs}
             try:
-                pipe = load_pipeline(model, **options)
+                commit = settings["model_state"].get("revision")  # None: a local folder, or offline
+                pipe = load_pipeline(model, revision=commit or revision, **options)
             except (OSError, ValueError) as err:  # no file name of the input in it: name the model
                 raise ShardingError(f"--model {model}: {err}") from None
         chunk_size = min(shard_size, BUFFER_SIZE)

@@ -1,0 +1,141 @@
+"""Students loaded from the Hub at a pinned revision.
+
+``adekd extract --revision`` fetches that commit's files and extracts what that student extracts;
+a sharded run records the commit its revision pointed to, loads exactly that commit even if the
+branch moves while it starts, and refuses to resume once the revision points elsewhere. The Hub
+cannot be reached here, so it is faked at the HTTP transport (``hub_support.ServingHub``); the
+students, tokenizers and downloads through huggingface_hub and transformers are real.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hub_support import ServingHub, install_serving_hub
+from student_support import tiny_encoder
+
+from adekd.cli import main
+from adekd.modeling import extract, extract_file, init_student, load_pipeline
+from adekd.modeling.sharding import SETTINGS_FILE, ShardingError, extract_sharded
+from adekd.records import read_jsonl
+
+REPO = "me/ade-student"
+V1 = "1" * 40  # the trained student, tagged v1
+MAIN = "2" * 40  # an untrained one, pushed after it to main
+TEXTS = [
+    "Case 0: amoxicillin was followed by a rash",
+    "Case 1: cisplatin was followed by renal failure and tremor after some weeks",
+    "Case 2: warfarin was followed by bleeding",
+]
+
+
+@pytest.fixture(scope="module")
+def untrained_student(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("untrained")
+    return init_student(folder / "student", encoder=tiny_encoder(folder / "encoder"))
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path, tiny_trained_student, untrained_student):
+    served = ServingHub(REPO, {V1: tiny_trained_student, MAIN: untrained_student}, {"v1": V1, "main": MAIN})
+    yield from install_serving_hub(monkeypatch, tmp_path, served)
+
+
+@pytest.fixture
+def texts(tmp_path) -> Path:
+    path = tmp_path / "texts.txt"
+    path.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    return path
+
+
+def local_extraction(student: Path, texts: Path, output: Path) -> list[dict]:
+    extract_file(str(student), texts, output)
+    return read_jsonl(output)
+
+
+def test_extract_at_a_revision_runs_the_student_of_that_commit(
+    hub, texts, tmp_path, tiny_trained_student, untrained_student
+):
+    at_v1 = tmp_path / "v1.jsonl"
+    assert (
+        main(["extract", "--model", REPO, "--revision", "v1", "--input", str(texts), "--output", str(at_v1)])
+        == 0
+    )
+    assert hub.resolved_commits() == {V1}
+    assert f"/api/models/{REPO}/revision/v1" in [r.url.path for r in hub.requests]
+    expected = local_extraction(tiny_trained_student, texts, tmp_path / "local-v1.jsonl")
+    assert read_jsonl(at_v1) == expected
+    assert any(record["ades"] for record in expected)  # a student that finds something: outputs can differ
+    in_python = extract(TEXTS, REPO, revision="v1")
+    assert [(r["drugs"], r["ades"]) for r in in_python] == [(r["drugs"], r["ades"]) for r in expected]
+
+    hub.requests.clear()
+    at_main = tmp_path / "main.jsonl"
+    assert main(["extract", "--model", REPO, "--input", str(texts), "--output", str(at_main)]) == 0
+    assert hub.resolved_commits() == {MAIN}
+    assert read_jsonl(at_main) == local_extraction(untrained_student, texts, tmp_path / "local-main.jsonl")
+    assert read_jsonl(at_main) != expected
+
+
+def test_revision_is_refused_where_it_cannot_apply(hub, texts, tmp_path, tiny_trained_student, capsys):
+    output = tmp_path / "out.jsonl"
+    args = ["extract", "--model", str(tiny_trained_student), "--revision", "v1", "--input", str(texts)]
+    assert main([*args, "--output", str(output)]) == 2
+    assert (
+        f"--revision 'v1' applies to a Hub id; {tiny_trained_student} is a local path"
+        in capsys.readouterr().err
+    )
+    assert not output.exists() and hub.requests == []
+
+    with pytest.raises(ShardingError, match="--revision 'v1' applies to a Hub id"):
+        extract_sharded(str(tiny_trained_student), texts, tmp_path / "shards", revision="v1")
+    with pytest.raises(ValueError, match="applies to a Hub id, not to a loaded AdeExtractionPipeline"):
+        load_pipeline(load_pipeline(tiny_trained_student), revision="v1")
+
+
+def test_an_unknown_revision_is_named_and_nothing_is_written(hub, texts, tmp_path, capsys):
+    output = tmp_path / "out.jsonl"
+    assert (
+        main(["extract", "--model", REPO, "--revision", "v9", "--input", str(texts), "--output", str(output)])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert f"--model {REPO}: v9 is not a valid git identifier" in err
+    assert not output.exists() and not hub.resolved_commits()
+
+
+class MovingHub(ServingHub):
+    """Moves the ``v1`` tag to the main commit once the run has asked where it points: a push landing
+    while a corpus run starts."""
+
+    def __call__(self, request):
+        response = super().__call__(request)
+        if request.url.path == f"/api/models/{self.repo_id}/revision/v1":
+            self.refs["v1"] = MAIN
+        return response
+
+
+@pytest.fixture
+def moving_hub(monkeypatch, tmp_path, tiny_trained_student, untrained_student):
+    served = MovingHub(REPO, {V1: tiny_trained_student, MAIN: untrained_student}, {"v1": V1, "main": MAIN})
+    yield from install_serving_hub(monkeypatch, tmp_path, served)
+
+
+def test_sharded_run_loads_the_commit_it_recorded_and_refuses_a_moved_revision(
+    moving_hub, tmp_path, texts, tiny_trained_student
+):
+    output = tmp_path / "shards"
+    manifest = extract_sharded(REPO, texts, output, shard_size=2, revision="v1")
+    settings = json.loads((output / SETTINGS_FILE).read_text())
+    assert settings["model_state"] == {"revision": V1} and settings["options"]["revision"] == "v1"
+    assert moving_hub.resolved_commits() == {V1}  # the tag moved to MAIN before loading; the run kept V1
+    records = [record for entry in manifest["shards"] for record in read_jsonl(output / entry["file"])]
+    assert records == local_extraction(tiny_trained_student, texts, tmp_path / "local.jsonl")
+
+    with pytest.raises(
+        ShardingError,
+        match=f"changed since the shards were written \\(Hub revision {V1}; now Hub revision {MAIN}\\)",
+    ):
+        extract_sharded(REPO, texts, output, shard_size=2, revision="v1")
