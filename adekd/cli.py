@@ -432,6 +432,10 @@ def _run_extract(args: argparse.Namespace) -> None:
         check_revision(args.model, args.revision)
     except ValueError as err:  # "revision 'v1' applies to a Hub id; ..."
         raise CLIError(f"--{err}") from None
+    if args.dtype == "bfloat16" and _runs_on_cpu(args.device):
+        from adekd.hardware import warn_if_emulated_bf16
+
+        warn_if_emulated_bf16("--dtype bfloat16")
     if args.shard_size is None:
         _check_output_file("--output", args.output)
         if os.path.abspath(args.output) == os.path.abspath(args.input):
@@ -473,6 +477,15 @@ def _run_extract(args: argparse.Namespace) -> None:
     except (TypeError, ValueError) as err:  # CorpusError and bad records name the file, line or record
         raise CLIError(f"--input {args.input}: {err}") from None
     logging.getLogger("adekd.cli").info("wrote %d records to %s", count, args.output)
+
+
+def _runs_on_cpu(device: str | None) -> bool:
+    """Whether a --device (None: the pipeline's default, the first accelerator if any) is the CPU."""
+    import torch
+
+    if device is None:
+        return not torch.accelerator.is_available()
+    return device.split(":")[0] == "cpu"
 
 
 def _extract_os_error(args: argparse.Namespace, err: OSError) -> CLIError:

@@ -366,3 +366,18 @@ def test_a_records_jsonl_streams_and_a_bad_line_keeps_the_records_before_it(tiny
     # extracted before line 3 was read (chunks of 1)
     assert [record["id"] for record in kept] == [row["id"] for row in rows]
     assert not output.exists()
+
+
+@pytest.mark.parametrize(("native", "warned"), [(False, True), (True, False)])
+def test_extract_in_bfloat16_warns_where_the_cpu_emulates_it(
+    tiny_trained_student, tmp_path, monkeypatch, caplog, native, warned
+):
+    monkeypatch.setattr("adekd.hardware.cpu_has_native_bf16", lambda: native)  # CPU flags are fixed here
+    source = tmp_path / "in.txt"
+    source.write_text("Aspirin caused a rash.\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="adekd.hardware"):
+        args = _extract_args(tiny_trained_student, source, tmp_path / "out.jsonl", "--dtype", "bfloat16")
+        assert main([*args, "--device", "cpu"]) == 0
+    messages = [r.getMessage() for r in caplog.records if r.name == "adekd.hardware"]
+    assert [m.split(" on a CPU")[0] for m in messages] == (["--dtype bfloat16"] if warned else [])
+    assert len(read_jsonl(tmp_path / "out.jsonl")) == 1

@@ -62,8 +62,12 @@ class TransformersBackend(Backend):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from adekd.hardware import warn_if_emulated_bf16
+
         started = time.perf_counter()
         dtype = getattr(torch, self.dtype)
+        if dtype == torch.bfloat16 and torch.device(self.device).type == "cpu":
+            warn_if_emulated_bf16("--dtype bfloat16")  # `auto` picks it only where it is native
         try:
             if self._source is None:
                 folder = _packaged_folder(dtype)
