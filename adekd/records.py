@@ -19,6 +19,7 @@ predicts, and :func:`records_to_dataset` with ``task=`` fills it, so a dataset n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -319,6 +320,12 @@ def iter_jsonl(
             continue
         report.kept += 1
         yield _drop_none_scores(record)
+
+
+def short_hash(value: Any) -> str:
+    """16 hex digits of the SHA-256 of ``value`` as canonical JSON: a fingerprint of records, a schema
+    or a list of texts, equal exactly when their content is."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
 def write_jsonl(records: Iterable[Record], path: str | os.PathLike) -> int:

@@ -17,7 +17,7 @@ import adekd.training.loop as loop
 from adekd.cli import main as adekd_main
 from adekd.hub import model_card
 from adekd.modeling import AdeStudentForExtraction
-from adekd.records import write_jsonl
+from adekd.records import read_jsonl, short_hash, write_jsonl
 from adekd.training import TrainingConfig, TrainingConfigError, train
 from adekd.training.checkpoints import list_checkpoints
 from adekd.training.config import config_differences
@@ -70,6 +70,9 @@ def test_cli_train_writes_a_loadable_student_folder(encoder, data, tmp_path):
     assert metrics["train"]["num_records"] + metrics["dev"]["num_records"] == 22
     assert metrics["dev"]["carved_from_train"] is True and metrics["dev"]["split"] == "dev"
     assert metrics["test"]["num_records"] == 6 and metrics["test"]["name"] == "test"
+    # fingerprints of the records each split held: what a repeat of the run compares
+    assert metrics["test"]["records_sha256"] == short_hash(read_jsonl(data["test"]))
+    assert len({metrics[split]["records_sha256"] for split in ("train", "dev", "test")}) == 3
     for split in ("dev", "test"):
         scores = metrics[split]["metrics"]
         assert {"strict_f1", "lenient_f1", "drug_strict_f1", "ade_strict_f1"} <= set(scores)

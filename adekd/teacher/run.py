@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
-from adekd.records import Record, validate_record
+from adekd.records import Record, short_hash, validate_record
 from adekd.tasks import DEFAULT_TASK, TaskSpec
 from adekd.teacher.alignment import DEFAULT_FUZZY_THRESHOLD, align_answer
 from adekd.teacher.backends.base import (
@@ -57,7 +57,7 @@ from adekd.teacher.parsing import AnswerParseError, parse_answer
 from adekd.teacher.pricing import price_for
 from adekd.teacher.prompts import PromptTemplate, load_prompt
 from adekd.teacher.schema import answer_schema, quote_choices
-from adekd.teacher.silver import run_identity, short_hash, silver_dataset, write_silver
+from adekd.teacher.silver import run_identity, silver_dataset, write_silver
 
 logger = logging.getLogger(__name__)
 

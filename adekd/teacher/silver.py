@@ -19,7 +19,6 @@ pointed at another run's silver labels (other input, teacher, model or task) rep
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -31,7 +30,7 @@ from typing import Any
 import datasets
 
 from adekd.outputs import existing_entries, listed, path_key
-from adekd.records import Record, records_to_dataset, write_jsonl
+from adekd.records import Record, records_to_dataset, short_hash, write_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -142,11 +141,6 @@ def run_identity(summary: Mapping[str, Any], texts: Iterable[str] = ()) -> dict[
         "model": teacher.get("model"),
         "task": task.get("name"),
     }
-
-
-def short_hash(value: Any) -> str:
-    """16 hex digits of the SHA-256 of ``value`` as canonical JSON."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
 def _saved_identity(folder: Path) -> dict[str, Any]:

@@ -13,6 +13,7 @@ run is a ``--refit``)::
       "architecture": "drug_centric",                         # student config, when known
       "train": {"source": ".../ade_split_0_train.json", "name": "ade_split_0_train", "split": "train",
                 "num_records": 3469, "num_invalid_skipped": 0,
+                "records_sha256": "3f1c...",   # of the records trained on (short_hash)
                 "teacher_models": []},      # the teacher_model of silver records ([] for gold)
       "dev":   {"source": ..., "name": ..., "split": "dev", "num_records": 386,
                 "carved_from_train": true, "dev_fraction": 0.1, "metrics": {ade_f1 results}},
@@ -40,7 +41,10 @@ output (strict/lenient precision, recall and F1 of pairs, drug mentions (``drug_
 mentions (``ade_``), counts); ``dev`` is scored without score thresholds, ``test`` with the
 ones ``--tune-thresholds`` chose (saved in the student's config). ``name`` is the Hub dataset id
 when the source is one, otherwise the file or folder name; the hyper-parameters themselves are in
-``training_config.json``.
+``training_config.json``. ``records_sha256`` fingerprints the records each split held after
+validation (a carved dev: the records carved), whatever their source: ``training_config.json``
+repeats the choices, and equal fingerprints show a repeat read the same data (a Hub dataset id
+names no version, a local file may have been edited since).
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ import json
 import os
 import platform
 from typing import TYPE_CHECKING, Any
+
+from adekd.records import short_hash
 
 if TYPE_CHECKING:
     from adekd.training.checkpoints import TrainerState
@@ -88,6 +94,7 @@ def _data_block(data: LoadedData, split: str, metrics: dict[str, Any] | None = N
         "split": data.split or split,
         "num_records": len(data.records),
         "num_invalid_skipped": data.num_invalid,
+        "records_sha256": short_hash(data.records),
     }
     if metrics is not None:
         block["metrics"] = metrics
