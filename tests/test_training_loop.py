@@ -373,3 +373,30 @@ def test_invalid_records_are_reported_before_training(encoder, tmp_path, capsys)
     assert code == 2
     assert "1 of 8 records are invalid" in err and "'r4'" in err and "--on-invalid skip" in err
     assert list_checkpoints(str(output)) == []
+
+
+def test_resume_over_data_that_changed_under_the_same_flags_is_refused(encoder, data, tmp_path, monkeypatch):
+    train_file = Path(shutil.copy(data["train"], tmp_path / "train.jsonl"))
+    config = _config(encoder, {"train": train_file}, tmp_path / "run", epochs=2, save_steps=3)
+
+    class Crash(Exception):
+        pass
+
+    def crash(output_dir: str, keep: int) -> None:
+        raise Crash
+
+    monkeypatch.setattr(loop, "rotate_checkpoints", crash)  # killed right after its first checkpoint
+    with pytest.raises(Crash):
+        train(config)
+    monkeypatch.undo()
+    records = read_jsonl(train_file)
+    write_jsonl([{**records[0], "text": records[0]["text"] + " "}, *records[1:]], train_file)  # one edit
+    with pytest.raises(
+        TrainingConfigError,
+        match=rf"cannot resume from .*step-00000003: --train {train_file} now holds other records than "
+        "the run read",
+    ):
+        train(dataclasses.replace(config, resume=True))
+
+    write_jsonl(records, train_file)  # the data restored: the run resumes and finishes
+    assert train(dataclasses.replace(config, resume=True))["training"]["global_step"] == 10

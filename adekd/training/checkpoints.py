@@ -62,6 +62,8 @@ class TrainerState:
     evaluations_without_improvement: int = 0
     stopped_early: bool = False
     dev_history: list[dict[str, Any]] = field(default_factory=list)
+    data_fingerprints: dict[str, str] = field(default_factory=dict)
+    """Per flag (``--train``, ``--dev``, ``--test``), the fingerprint of the records the run read."""
 
     def state_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -74,6 +76,25 @@ class TrainerState:
         with open(os.path.join(folder, TRAINER_STATE_NAME), "w", encoding="utf-8") as handle:
             json.dump(self.state_dict(), handle, indent=2)
             handle.write("\n")
+
+
+def check_resume_data(
+    state: TrainerState, fingerprints: dict[str, str], sources: dict[str, str], checkpoint: str
+) -> None:
+    """Refuse to resume over data other than the checkpoint's: the flags can be the same while the
+    file was edited or the Hub dataset updated, and the run would mix two datasets. Checkpoints of
+    adekd versions that kept no fingerprints are not checked."""
+    changed = [
+        f"{flag} {sources[flag]}"
+        for flag, saved in state.data_fingerprints.items()
+        if fingerprints.get(flag) != saved
+    ]
+    if changed:
+        raise TrainingConfigError(
+            f"cannot resume from {checkpoint}: {', '.join(changed)} now holds other records than the run "
+            "read (a file edited or a Hub dataset updated since); restore that data, or start afresh in a "
+            "new --output"
+        )
 
 
 def checkpoint_dir(output_dir: str, global_step: int) -> str:

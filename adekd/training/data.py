@@ -13,7 +13,7 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from adekd.records import Record, ValidationReport
+from adekd.records import Record, ValidationReport, short_hash
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,10 @@ class LoadedData:
     split: str | None
     records: list[Record]
     num_invalid: int = 0
+
+    def fingerprint(self) -> str:
+        """A hash of the records' content: equal exactly when a later read holds the same records."""
+        return short_hash(self.records)
 
 
 def load_training_records(

@@ -34,6 +34,7 @@ from adekd.training.averaging import ExponentialMovingAverage
 from adekd.training.checkpoints import (
     BEST_DIR,
     TrainerState,
+    check_resume_data,
     check_resume_processes,
     checkpoint_dir,
     find_resume_checkpoint,
@@ -344,9 +345,16 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
     average = ExponentialMovingAverage(unwrapped, config.ema_decay) if config.ema_decay is not None else None
     if average is not None:
         accelerator.register_for_checkpointing(average)
+    read = {
+        flag: loaded for flag, loaded in (("--train", data.train), ("--dev", data.dev), ("--test", data.test))
+    }
+    fingerprints = {flag: loaded.fingerprint() for flag, loaded in read.items() if loaded is not None}
     if resume_from:
         accelerator.load_state(resume_from)
+        sources = {flag: loaded.source for flag, loaded in read.items() if loaded is not None}
+        check_resume_data(state, fingerprints, sources, resume_from)
         logger.info("resumed from %s (step %d, epoch %d)", resume_from, state.global_step, state.epoch)
+    state.data_fingerprints = fingerprints
     if accelerator.is_main_process:
         config.save(config.output_dir)
     accelerator.init_trackers(TRACKER_RUN_NAME, config=_flat_config(config))

@@ -55,8 +55,6 @@ import os
 import platform
 from typing import TYPE_CHECKING, Any
 
-from adekd.records import short_hash
-
 if TYPE_CHECKING:
     from adekd.training.checkpoints import TrainerState
     from adekd.training.config import TrainingConfig
@@ -94,7 +92,7 @@ def _data_block(data: LoadedData, split: str, metrics: dict[str, Any] | None = N
         "split": data.split or split,
         "num_records": len(data.records),
         "num_invalid_skipped": data.num_invalid,
-        "records_sha256": short_hash(data.records),
+        "records_sha256": data.fingerprint(),
     }
     if metrics is not None:
         block["metrics"] = metrics
