@@ -324,8 +324,9 @@ def iter_jsonl(
 
 def short_hash(value: Any) -> str:
     """16 hex digits of the SHA-256 of ``value`` as canonical JSON: a fingerprint of records, a schema
-    or a list of texts, equal exactly when their content is."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+    or a list of texts, equal exactly when their content is (values JSON lacks, such as a dataset's
+    timestamps, count by their text)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16]
 
 
 def write_jsonl(records: Iterable[Record], path: str | os.PathLike) -> int:
