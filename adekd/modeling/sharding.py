@@ -246,6 +246,14 @@ def _saved_settings(output: Path) -> dict[str, Any] | None:
     return saved if ours else None
 
 
+def _pinned_commit(output: Path, settings: dict[str, Any]) -> str | None:
+    """The commit every process loads: the one ``settings.json`` recorded (rank 0's resolution, or the
+    first run's when this one is offline and could not resolve), else this process's own; None for
+    a local folder, or a Hub id no run could resolve."""
+    recorded = (_saved_settings(output) or {}).get("model_state") or {}
+    return recorded.get("revision") or settings["model_state"].get("revision")
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -384,7 +392,6 @@ def extract_sharded(
             key: extract_kwargs.get(key)
             for key in ("drug_threshold", "ade_threshold", "max_length", "stride", "dtype")
         },
-        "revision": revision,
         "drug_lexicon": type(extract_kwargs["drug_lexicon"]).__name__
         if extract_kwargs.get("drug_lexicon")
         else None,
@@ -409,8 +416,12 @@ def extract_sharded(
         if pipe is None:
             options = {key: extract_kwargs.pop(key) for key in ("device", "dtype") if key in extract_kwargs}
             try:
-                commit = settings["model_state"].get("revision")  # None: a local folder, or offline
-                pipe = load_pipeline(model, revision=commit or revision, **options)
+                pinned = (
+                    {"revision": _pinned_commit(output, settings) or revision}
+                    if isinstance(model, str)
+                    else {}
+                )
+                pipe = load_pipeline(model, **pinned, **options)
             except (OSError, ValueError) as err:  # no file name of the input in it: name the model
                 raise ShardingError(f"--model {model}: {err}") from None
         chunk_size = min(shard_size, BUFFER_SIZE)
