@@ -6,6 +6,7 @@ anything, with the count and the first offending ids in the message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -33,8 +34,10 @@ class LoadedData:
     records: list[Record]
     num_invalid: int = 0
 
+    @functools.cached_property
     def fingerprint(self) -> str:
-        """A hash of the records' content: equal exactly when a later read holds the same records."""
+        """A hash of the records' content: equal exactly when a later read holds the same records.
+        Computed once: the resume check and ``metrics.json`` both quote it."""
         return short_hash(self.records)
 
 

@@ -348,7 +348,7 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
     read = {
         flag: loaded for flag, loaded in (("--train", data.train), ("--dev", data.dev), ("--test", data.test))
     }
-    fingerprints = {flag: loaded.fingerprint() for flag, loaded in read.items() if loaded is not None}
+    fingerprints = {flag: loaded.fingerprint for flag, loaded in read.items() if loaded is not None}
     if resume_from:
         accelerator.load_state(resume_from)
         sources = {flag: loaded.source for flag, loaded in read.items() if loaded is not None}

@@ -92,7 +92,7 @@ def _data_block(data: LoadedData, split: str, metrics: dict[str, Any] | None = N
         "split": data.split or split,
         "num_records": len(data.records),
         "num_invalid_skipped": data.num_invalid,
-        "records_sha256": data.fingerprint(),
+        "records_sha256": data.fingerprint,
     }
     if metrics is not None:
         block["metrics"] = metrics
