@@ -21,6 +21,7 @@ from adekd.records import read_jsonl, short_hash, write_jsonl
 from adekd.training import TrainingConfig, TrainingConfigError, train
 from adekd.training.checkpoints import list_checkpoints
 from adekd.training.config import config_differences
+from adekd.training.data import carve_dev_split
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +72,8 @@ def test_cli_train_writes_a_loadable_student_folder(encoder, data, tmp_path):
     assert metrics["dev"]["carved_from_train"] is True and metrics["dev"]["split"] == "dev"
     assert metrics["test"]["num_records"] == 6 and metrics["test"]["name"] == "test"
     # fingerprints of the records each split held: what a repeat of the run compares
-    assert metrics["test"]["records_sha256"] == short_hash(read_jsonl(data["test"]))
-    assert len({metrics[split]["records_sha256"] for split in ("train", "dev", "test")}) == 3
+    assert metrics["test"]["records_fingerprint"] == short_hash(read_jsonl(data["test"]))
+    assert len({metrics[split]["records_fingerprint"] for split in ("train", "dev", "test")}) == 3
     for split in ("dev", "test"):
         scores = metrics[split]["metrics"]
         assert {"strict_f1", "lenient_f1", "drug_strict_f1", "ade_strict_f1"} <= set(scores)
@@ -399,4 +400,17 @@ def test_resume_over_data_that_changed_under_the_same_flags_is_refused(encoder, 
         train(dataclasses.replace(config, resume=True))
 
     write_jsonl(records, train_file)  # the data restored: the run resumes and finishes
-    assert train(dataclasses.replace(config, resume=True))["training"]["global_step"] == 10
+    finished = train(dataclasses.replace(config, resume=True))
+    assert finished["training"]["global_step"] == 10
+
+    # a finished run is not handed back as the student of data that changed since
+    dev_ids = {r["id"] for r in carve_dev_split(records, config.dev_fraction, config.seed)[1]}
+    edited = [{**r, "text": r["text"] + " "} if r["id"] in dev_ids else r for r in records]
+    write_jsonl(edited, train_file)
+    with pytest.raises(
+        TrainingConfigError,
+        match=rf"run holds a finished run of other data: the dev carved from --train {train_file} now holds",
+    ):
+        train(dataclasses.replace(config, resume=True))
+    write_jsonl(records, train_file)
+    assert train(dataclasses.replace(config, resume=True)) == finished

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from student_support import one_thread, tiny_encoder
@@ -13,8 +14,8 @@ import adekd
 from adekd.cli import main as adekd_main
 from adekd.hub import model_card
 from adekd.metrics import score
-from adekd.records import read_jsonl
-from adekd.training import TrainingConfig, TrainingConfigError
+from adekd.records import read_jsonl, write_jsonl
+from adekd.training import TrainingConfig, TrainingConfigError, refit
 from adekd.training.refit import refit_config
 
 
@@ -136,3 +137,45 @@ def test_a_max_steps_refit_makes_as_many_passes_over_the_larger_data():
     assert (refit.max_steps, refit.dev_fraction, refit.refit) == (34, 0.0, False)
     assert refit.early_stopping_patience is None and not refit.tune_thresholds
     assert refit_config(TrainingConfig(train="t", output_dir="o", epochs=9), selection).epochs == 2
+
+
+def test_resuming_a_finished_refit_over_edited_data_is_refused(refit_run, capsys):
+    train_file = Path(refit_run["argv"][refit_run["argv"].index("--train") + 1])
+    records = read_jsonl(train_file)
+    write_jsonl([{**records[0], "text": records[0]["text"] + " "}, *records[1:]], train_file)
+    try:
+        capsys.readouterr()
+        assert adekd_main([*refit_run["argv"], "--resume"]) == 2
+        assert f"holds a finished run of other data: --train {train_file} now holds other records" in (
+            capsys.readouterr().err
+        )
+    finally:
+        write_jsonl(records, train_file)
+
+
+def test_a_refit_resumed_after_its_selection_refuses_data_that_changed_since(tmp_path, monkeypatch, capsys):
+    encoder = tiny_encoder(tmp_path / "encoder")
+    train_file = write_records(tmp_path / "train.jsonl", 24)
+    output = tmp_path / "student"
+    argv = ["train", "--train", str(train_file), "--output", str(output), "--encoder", str(encoder),
+            "--epochs", "1", "--batch-size", "8", "--dev-fraction", "0.25", "--refit"]  # fmt: skip
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(refit, "refit_config", killed)  # the selection finished, the refit never started
+    assert adekd_main(argv) == 130  # Ctrl-C
+    monkeypatch.undo()
+    assert (output / "selection" / "metrics.json").is_file() and not (output / "metrics.json").exists()
+
+    records = read_jsonl(train_file)
+    write_jsonl([*records, {**records[0], "id": "added"}], train_file)  # one more sentence
+    capsys.readouterr()
+    assert adekd_main([*argv, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert f"{output / 'selection'} holds a finished run of other data" in err
+    assert not (output / "metrics.json").exists()  # its epoch count was chosen on the old data
+
+    write_jsonl(records, train_file)
+    assert adekd_main([*argv, "--resume"]) == 0
+    assert json.loads((output / "metrics.json").read_text())["train"]["num_records"] == 24

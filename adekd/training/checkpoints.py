@@ -16,7 +16,7 @@ import re
 import shutil
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adekd.outputs import existing_entries, listed
 from adekd.training.config import (
@@ -28,6 +28,9 @@ from adekd.training.config import (
 )
 from adekd.training.metrics_file import METRICS_NAME
 from adekd.training.trackers import LOG_CSV, LOG_JSONL, TRACKER_RUN_NAME
+
+if TYPE_CHECKING:
+    from adekd.training.loop import RunData
 
 logger = logging.getLogger(__name__)
 
@@ -78,22 +81,17 @@ class TrainerState:
             handle.write("\n")
 
 
-def check_resume_data(
-    state: TrainerState, fingerprints: dict[str, str], sources: dict[str, str], checkpoint: str
-) -> None:
-    """Refuse to resume over data other than the checkpoint's: the flags can be the same while the
-    file was edited or the Hub dataset updated, and the run would mix two datasets. Checkpoints of
-    adekd versions that kept no fingerprints are not checked."""
-    changed = [
-        f"{flag} {sources[flag]}"
-        for flag, saved in state.data_fingerprints.items()
-        if fingerprints.get(flag) != saved
-    ]
+def check_same_data(saved: dict[str, str], data: RunData, refusal: str) -> None:
+    """Refuse to go on with a run over data other than the one it read (``saved``: fingerprints per flag,
+    from a checkpoint or a finished run's ``metrics.json``): the flags can be the same while the file
+    was edited or the Hub dataset updated, and the run would mix two datasets, or hand back a student
+    of the old one. Runs of adekd versions that kept no fingerprints are not checked."""
+    current = data.fingerprints()
+    changed = [data.describe(flag) for flag, fingerprint in saved.items() if current.get(flag) != fingerprint]
     if changed:
         raise TrainingConfigError(
-            f"cannot resume from {checkpoint}: {', '.join(changed)} now holds other records than the run "
-            "read (a file edited or a Hub dataset updated since); restore that data, or start afresh in a "
-            "new --output"
+            f"{refusal}: {', '.join(changed)} now holds other records than the run read (a file edited or "
+            "a Hub dataset updated since); restore that data, or start afresh in a new --output"
         )
 
 

@@ -16,7 +16,7 @@ import platform
 import shutil
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -34,8 +34,8 @@ from adekd.training.averaging import ExponentialMovingAverage
 from adekd.training.checkpoints import (
     BEST_DIR,
     TrainerState,
-    check_resume_data,
     check_resume_processes,
+    check_same_data,
     checkpoint_dir,
     find_resume_checkpoint,
     finished_run,
@@ -45,7 +45,7 @@ from adekd.training.checkpoints import (
 from adekd.training.config import TrainingConfig, TrainingConfigError
 from adekd.training.data import LengthGroupedBatchSampler, LoadedData, carve_dev_split, load_training_records
 from adekd.training.lora import ADAPTER_DIR, ParameterCount, apply_lora, count_parameters, merge_for_saving
-from adekd.training.metrics_file import write_metrics
+from adekd.training.metrics_file import finished_fingerprints, write_metrics
 from adekd.training.refit import SELECTION_DIR
 from adekd.training.thresholds import ThresholdChoice, tune_thresholds
 from adekd.training.trackers import TRACKER_RUN_NAME, make_trackers
@@ -64,6 +64,21 @@ class RunData:
     """``None`` with ``--dev-fraction 0`` and no ``--dev``: nothing is held out."""
     test: LoadedData | None
     dev_carved: bool
+
+    def by_flag(self) -> dict[str, LoadedData]:
+        """The splits read, keyed by the flag that named them (a carved dev under ``--dev``)."""
+        splits = {"--train": self.train, "--dev": self.dev, "--test": self.test}
+        return {flag: loaded for flag, loaded in splits.items() if loaded is not None}
+
+    def fingerprints(self) -> dict[str, str]:
+        return {flag: loaded.fingerprint for flag, loaded in self.by_flag().items()}
+
+    def describe(self, flag: str) -> str:
+        """How an error names a split: its flag and source, or where a carved dev came from."""
+        if flag == "--dev" and self.dev_carved:
+            return f"the dev carved from --train {self.train.source}"
+        loaded = self.by_flag().get(flag)
+        return f"{flag} {loaded.source}" if loaded else f"{flag} (not given now)"
 
 
 def load_run_data(config: TrainingConfig) -> RunData:
@@ -287,6 +302,13 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
     if config.resume:
         finished = finished_run(config)  # refuses a student trained with other flags
         if finished is not None:
+            # a refit student trained on all of --train, with no dev
+            read = replace(config, dev_fraction=0.0) if config.refit else config
+            check_same_data(
+                finished_fingerprints(finished),
+                load_run_data(read),
+                f"{config.output_dir} holds a finished run of other data",
+            )
             logger.info("%s holds a finished run; nothing to resume", config.output_dir)
             return finished if int(os.environ.get("RANK", "0")) == 0 else {}
     if config.refit:
@@ -345,16 +367,11 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
     average = ExponentialMovingAverage(unwrapped, config.ema_decay) if config.ema_decay is not None else None
     if average is not None:
         accelerator.register_for_checkpointing(average)
-    read = {
-        flag: loaded for flag, loaded in (("--train", data.train), ("--dev", data.dev), ("--test", data.test))
-    }
-    fingerprints = {flag: loaded.fingerprint for flag, loaded in read.items() if loaded is not None}
     if resume_from:
         accelerator.load_state(resume_from)
-        sources = {flag: loaded.source for flag, loaded in read.items() if loaded is not None}
-        check_resume_data(state, fingerprints, sources, resume_from)
+        check_same_data(state.data_fingerprints, data, f"cannot resume from {resume_from}")
         logger.info("resumed from %s (step %d, epoch %d)", resume_from, state.global_step, state.epoch)
-    state.data_fingerprints = fingerprints
+    state.data_fingerprints = data.fingerprints()
     if accelerator.is_main_process:
         config.save(config.output_dir)
     accelerator.init_trackers(TRACKER_RUN_NAME, config=_flat_config(config))

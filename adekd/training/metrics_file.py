@@ -13,7 +13,7 @@ run is a ``--refit``)::
       "architecture": "drug_centric",                         # student config, when known
       "train": {"source": ".../ade_split_0_train.json", "name": "ade_split_0_train", "split": "train",
                 "num_records": 3469, "num_invalid_skipped": 0,
-                "records_sha256": "3f1c...",   # of the records trained on (short_hash)
+                "records_fingerprint": "3f1c...",   # of the records trained on (short_hash)
                 "teacher_models": []},      # the teacher_model of silver records ([] for gold)
       "dev":   {"source": ..., "name": ..., "split": "dev", "num_records": 386,
                 "carved_from_train": true, "dev_fraction": 0.1, "metrics": {ade_f1 results}},
@@ -41,10 +41,11 @@ output (strict/lenient precision, recall and F1 of pairs, drug mentions (``drug_
 mentions (``ade_``), counts); ``dev`` is scored without score thresholds, ``test`` with the
 ones ``--tune-thresholds`` chose (saved in the student's config). ``name`` is the Hub dataset id
 when the source is one, otherwise the file or folder name; the hyper-parameters themselves are in
-``training_config.json``. ``records_sha256`` fingerprints the records each split held after
-validation (a carved dev: the records carved), whatever their source: ``training_config.json``
-repeats the choices, and equal fingerprints show a repeat read the same data (a Hub dataset id
-names no version, a local file may have been edited since).
+``training_config.json``. ``records_fingerprint`` (16 hex digits of a SHA-256 over the records as
+canonical JSON) fingerprints the records each split held after validation (a carved dev: the
+records carved), whatever their source: ``training_config.json`` repeats the choices, and equal
+fingerprints show a repeat read the same data (a Hub dataset id names no version, a local file may
+have been edited since); ``--resume`` refuses a finished run whose data changed.
 """
 
 from __future__ import annotations
@@ -85,6 +86,16 @@ def dataset_name(source: str) -> str:
     return source
 
 
+def finished_fingerprints(metrics: dict[str, Any]) -> dict[str, str]:
+    """Per flag, the fingerprint of the records a finished run read (none from files older than them)."""
+    blocks = {"--train": metrics.get("train"), "--dev": metrics.get("dev"), "--test": metrics.get("test")}
+    return {
+        flag: block["records_fingerprint"]
+        for flag, block in blocks.items()
+        if block and "records_fingerprint" in block
+    }
+
+
 def _data_block(data: LoadedData, split: str, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
     block: dict[str, Any] = {
         "source": data.source,
@@ -92,7 +103,7 @@ def _data_block(data: LoadedData, split: str, metrics: dict[str, Any] | None = N
         "split": data.split or split,
         "num_records": len(data.records),
         "num_invalid_skipped": data.num_invalid,
-        "records_sha256": data.fingerprint,
+        "records_fingerprint": data.fingerprint,
     }
     if metrics is not None:
         block["metrics"] = metrics
