@@ -324,9 +324,19 @@ def iter_jsonl(
 
 def short_hash(value: Any) -> str:
     """16 hex digits of the SHA-256 of ``value`` as canonical JSON: a fingerprint of records, a schema
-    or a list of texts, equal exactly when their content is (values JSON lacks, such as a dataset's
-    timestamps, count by their text)."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16]
+    or a list of texts, equal exactly when their content is (values JSON lacks count by their text,
+    such as a dataset's timestamps; sets by their sorted members, whose order varies between runs)."""
+    return hashlib.sha256(_canonical_json(value).encode("utf-8")).hexdigest()[:16]
+
+
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=_json_fallback)
+
+
+def _json_fallback(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return sorted(_canonical_json(member) for member in value)
+    return str(value)
 
 
 def write_jsonl(records: Iterable[Record], path: str | os.PathLike) -> int:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import datasets
 import pytest
 from task_support import toy_task_file
 
-from adekd.records import RecordError, dataset_to_records, new_record, records_to_dataset
+from adekd.records import RecordError, dataset_to_records, new_record, records_to_dataset, short_hash
 
 TEXT = "Nausea followed the exposure to benzene."
 
@@ -47,3 +51,23 @@ def test_labeled_spans_declare_the_feature_and_unlabeled_ones_read_back_without_
 def test_spans_labeled_for_another_task_are_refused():
     with pytest.raises(RecordError, match=r"record 'a': drugs spans are labeled \['CHEMICAL'\], not 'DRUG'"):
         records_to_dataset([_record("a", anchor="CHEMICAL", target="DISEASE")], task="ade")
+
+
+def test_short_hash_of_a_set_is_the_same_in_every_process():
+    """Set order follows string hashing, which Python salts per process: a fingerprint that followed it
+    would differ between a run and its resume."""
+    drugs = "{'aspirin', 'ibuprofen', 'heparin', 'warfarin'}"
+    code = f"from adekd.records import short_hash; print(short_hash({{'drugs': {drugs}}}))"
+    hashes = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(hashes) == 1
+    assert hashes == {short_hash({"drugs": {"warfarin", "heparin", "ibuprofen", "aspirin"}})}
+    assert short_hash({"drugs": {"aspirin"}}) != short_hash({"drugs": {"heparin"}})
