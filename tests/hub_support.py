@@ -123,6 +123,16 @@ class FakeHub:
         ]
 
 
+def _client(handler) -> httpx2.Client:
+    """huggingface_hub's own client (its request hook: offline mode refuses as it does for real), with
+    ``handler`` answering in place of the Hub."""
+    return httpx2.Client(
+        transport=httpx2.MockTransport(handler),
+        event_hooks={"request": [_http.hf_request_event_hook]},
+        follow_redirects=True,
+    )
+
+
 def install_fake_hub(monkeypatch, tmp_path: Path) -> Iterator[FakeHub]:
     """Route every huggingface_hub request to a new :class:`FakeHub` (body of the ``fake_hub`` fixtures).
 
@@ -132,9 +142,7 @@ def install_fake_hub(monkeypatch, tmp_path: Path) -> Iterator[FakeHub]:
     monkeypatch.setenv("HF_TOKEN", FAKE_HF_TOKEN)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
     hub = FakeHub()
-    _http.set_client_factory(
-        lambda: httpx2.Client(transport=httpx2.MockTransport(hub), follow_redirects=True)
-    )
+    _http.set_client_factory(lambda: _client(hub))
     try:
         yield hub
     finally:
@@ -145,9 +153,9 @@ class ServingHub:
     """Serves model repositories for downloads (``from_pretrained``, ``pipeline``) and records every request.
 
     ``commits`` maps a commit hash to the folder holding that commit's files; ``refs`` maps a branch or
-    tag of each repository to a commit. Answers as the Hub does: ``repo_info`` at a revision gives its
-    commit, ``resolve`` gives a file with its commit and etag, an unknown revision or file is a 404 with
-    the Hub's error code.
+    tag of each repository to a commit. Answers as the Hub does: ``repo_info`` at a revision (main when
+    none is named) gives its commit, ``resolve`` gives a file with its commit and etag, an unknown
+    revision or file is a 404 with the Hub's error code.
     """
 
     def __init__(self, repo_id: str, commits: dict[str, Path], refs: dict[str, str]) -> None:
@@ -160,9 +168,9 @@ class ServingHub:
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
         self.requests.append(request)
         path = request.url.path
-        info = f"/api/models/{self.repo_id}/revision/"
-        if path.startswith(info):
-            commit = self.commit(path.removeprefix(info))
+        info = f"/api/models/{self.repo_id}"
+        if path == info or path.startswith(f"{info}/revision/"):  # no revision: main
+            commit = self.commit(path.removeprefix(f"{info}/revision/") if path != info else "main")
             if commit is None:
                 return httpx2.Response(
                     404, headers={"X-Error-Code": "RevisionNotFound"}, json={"error": "Invalid rev id"}
@@ -205,9 +213,7 @@ def install_serving_hub(monkeypatch, tmp_path: Path, hub: ServingHub) -> Iterato
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub_cache"))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    _http.set_client_factory(
-        lambda: httpx2.Client(transport=httpx2.MockTransport(hub), follow_redirects=True)
-    )
+    _http.set_client_factory(lambda: _client(hub))
     try:
         yield hub
     finally:

@@ -141,3 +141,24 @@ def test_sharded_run_loads_the_commit_it_recorded_and_refuses_a_moved_revision(
         match=f"changed since the shards were written \\(Hub revision {V1}; now Hub revision {MAIN}\\)",
     ):
         extract_sharded(REPO, texts, output, shard_size=2, revision="v1")
+
+
+def test_a_sharded_run_without_revision_pins_main_and_an_offline_rerun_loads_that_commit(
+    hub, monkeypatch, tmp_path, texts, tiny_trained_student
+):
+    hub.refs["main"] = V1
+    output = tmp_path / "shards"
+    manifest = extract_sharded(REPO, texts, output, shard_size=2)
+    assert json.loads((output / SETTINGS_FILE).read_text())["model_state"] == {"revision": V1}
+    records = [record for entry in manifest["shards"] for record in read_jsonl(output / entry["file"])]
+    assert records == local_extraction(tiny_trained_student, texts, tmp_path / "local.jsonl")
+
+    # main moves on and this machine's cache follows it; then a shard is lost and the rerun is offline
+    hub.refs["main"] = MAIN
+    load_pipeline(REPO)
+    (output / manifest["shards"][-1]["file"]).unlink()
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    asked = len(hub.requests)
+    rerun = extract_sharded(REPO, texts, output, shard_size=2)
+    assert len(hub.requests) == asked  # offline: nothing asked of the Hub
+    assert [record for entry in rerun["shards"] for record in read_jsonl(output / entry["file"])] == records
