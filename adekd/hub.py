@@ -206,6 +206,18 @@ def size_category(num_rows: int) -> str:
     return "100M<n<1B"
 
 
+def hub_commit(repo_id: str, repo_type: str = "model", revision: str | None = None) -> str | None:
+    """The commit a Hub id's ``revision`` (default: main) points to now, or ``None`` when the Hub cannot
+    say (offline, not an id): loading the repository then says why, if it fails."""
+    from huggingface_hub import HfApi
+
+    try:
+        return HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha
+    except Exception as err:  # offline, unknown repo, invalid id
+        logger.debug("no Hub commit for %s: %s", repo_id, err)
+        return None
+
+
 # --- secrets -----------------------------------------------------------------------------------
 
 

@@ -2,7 +2,8 @@
 
 ``adekd extract --revision`` fetches that commit's files and extracts what that student extracts;
 a sharded run records the commit its revision pointed to, loads exactly that commit even if the
-branch moves while it starts, and refuses to resume once the revision points elsewhere. The Hub
+branch moves while it starts, and refuses to resume once the revision points elsewhere. Training
+from a Hub encoder or student (``--model-revision``) loads one commit and records it. The Hub
 cannot be reached here, so it is faked at the HTTP transport (``hub_support.ServingHub``); the
 students, tokenizers and downloads through huggingface_hub and transformers are real.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from hub_support import ServingHub, install_serving_hub
 from student_support import tiny_encoder
+from training_support import write_records
 
 from adekd.cli import main
 from adekd.modeling import extract, extract_file, init_student, load_pipeline
@@ -162,3 +164,45 @@ def test_a_sharded_run_without_revision_pins_main_and_an_offline_rerun_loads_tha
     rerun = extract_sharded(REPO, texts, output, shard_size=2)
     assert len(hub.requests) == asked  # offline: nothing asked of the Hub
     assert [record for entry in rerun["shards"] for record in read_jsonl(output / entry["file"])] == records
+
+
+ENCODER = "me/tiny-encoder"
+
+
+@pytest.fixture
+def encoder_hub(monkeypatch, tmp_path):
+    commits = {V1: tiny_encoder(tmp_path / "encoder-v1"), MAIN: tiny_encoder(tmp_path / "encoder-main")}
+    served = ServingHub(ENCODER, commits, {"v1": V1, "main": MAIN})
+    yield from install_serving_hub(monkeypatch, tmp_path, served)
+
+
+def _train(tmp_path: Path, name: str, *flags: str) -> int:
+    train = write_records(tmp_path / "train.jsonl", 8)
+    return main(["train", "--train", str(train), "--output", str(tmp_path / name), "--epochs", "1",
+                 "--batch-size", "8", "--dev-fraction", "0", *flags])  # fmt: skip
+
+
+def test_training_from_a_hub_encoder_loads_and_records_one_commit(encoder_hub, tmp_path):
+    assert _train(tmp_path, "pinned", "--encoder", ENCODER, "--model-revision", "v1") == 0
+    assert json.loads((tmp_path / "pinned" / "metrics.json").read_text())["base_commit"] == V1
+    assert encoder_hub.resolved_commits() == {V1}
+
+    encoder_hub.requests.clear()
+    assert _train(tmp_path, "main", "--encoder", ENCODER) == 0
+    assert json.loads((tmp_path / "main" / "metrics.json").read_text())["base_commit"] == MAIN
+    assert encoder_hub.resolved_commits() == {MAIN}
+
+
+def test_training_from_a_hub_student_at_a_revision(hub, tmp_path):
+    assert _train(tmp_path, "retrained", "--init", REPO, "--model-revision", "v1") == 0
+    assert json.loads((tmp_path / "retrained" / "metrics.json").read_text())["base_commit"] == V1
+    assert hub.resolved_commits() == {V1}
+
+
+def test_model_revision_of_a_local_path_is_refused_before_training(tmp_path, capsys):
+    encoder = tiny_encoder(tmp_path / "encoder")
+    assert _train(tmp_path, "student", "--encoder", str(encoder), "--model-revision", "v1") == 2
+    assert f"--model-revision: revision 'v1' applies to a Hub id; {encoder} is a local path" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "student").exists()

@@ -358,16 +358,17 @@ class AdeStudentForExtraction(AdeStudentPreTrainedModel):
 
     @classmethod
     def from_encoder(
-        cls, encoder_name_or_path: str, tokenizer=None, **config_kwargs
+        cls, encoder_name_or_path: str, tokenizer=None, revision: str | None = None, **config_kwargs
     ) -> "AdeStudentForExtraction":
-        """An untrained student whose encoder holds the pretrained weights of ``encoder_name_or_path``.
+        """An untrained student whose encoder holds the pretrained weights of ``encoder_name_or_path``
+        (at ``revision``: a branch, tag or commit of a Hub id).
 
         Marker tokens for re-encoded sequences default to ``$`` around drugs and ``#`` around ADE
         candidates (R-BERT style), which every BERT-family vocabulary has; the heads start random.
         """
-        encoder = AutoModel.from_pretrained(encoder_name_or_path)
+        encoder = AutoModel.from_pretrained(encoder_name_or_path, revision=revision)
         if tokenizer is None:
-            tokenizer = AutoTokenizer.from_pretrained(encoder_name_or_path)
+            tokenizer = AutoTokenizer.from_pretrained(encoder_name_or_path, revision=revision)
         for name, marker in (("drug_marker_ids", "$"), ("ade_marker_ids", "#")):
             if config_kwargs.get(name) is None:
                 ids = tokenizer(f" {marker}", add_special_tokens=False)["input_ids"]

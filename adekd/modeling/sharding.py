@@ -117,7 +117,9 @@ def _source_state(source: str | os.PathLike, repo_type: str, revision: str | Non
     ``revision`` (default: main) points to."""
     path = Path(source)
     if not path.exists():
-        return {"revision": _hub_revision(os.fspath(source), repo_type, revision)}
+        from adekd.hub import hub_commit
+
+        return {"revision": hub_commit(os.fspath(source), repo_type, revision)}
     if path.is_file():
         files = [path]
     elif repo_type == "model":
@@ -144,18 +146,6 @@ def _visible_files(folder: Path) -> list[Path]:
         dirs[:] = sorted(name for name in dirs if not name.startswith("."))
         found += [Path(root, name) for name in sorted(files) if not name.startswith(".")]
     return found
-
-
-def _hub_revision(repo_id: str, repo_type: str, revision: str | None = None) -> str | None:
-    """The commit a Hub id's ``revision`` resolves to now, or ``None`` when the Hub cannot say (offline,
-    not an id): then only the id is compared."""
-    from huggingface_hub import HfApi
-
-    try:
-        return HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha
-    except Exception as err:  # offline, unknown repo, invalid id: loading the model or data says which
-        logger.debug("no Hub revision for %s: %s", repo_id, err)
-        return None
 
 
 def _differences(saved: dict[str, Any], settings: dict[str, Any]) -> list[str]:

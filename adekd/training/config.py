@@ -95,6 +95,13 @@ class TrainingConfig:
     init: str | None = field(
         default=None, metadata=_help("student folder to start from (e.g. made by `adekd student init`)")
     )
+    model_revision: str | None = field(
+        default=None,
+        metadata=_help(
+            "branch, tag or commit of a Hub --encoder or --init (default: main); metrics.json records the "
+            "commit it pointed to"
+        ),
+    )
     architecture: str | None = field(
         default=None,
         metadata=_help("new student only: drug_centric (default), no_drug or pairwise (baselines)"),
@@ -214,6 +221,14 @@ class TrainingConfig:
             raise TrainingConfigError(
                 "give either --encoder (new student) or --init (existing student), not both"
             )
+        if self.model_revision is not None:
+            from adekd.modeling.pipeline_adekd import check_revision
+            from adekd.modeling.student import resolve_encoder
+
+            try:
+                check_revision(self.init or resolve_encoder(self.encoder), self.model_revision)
+            except ValueError as err:  # "revision 'v1' applies to a Hub id; DIR is a local path"
+                raise TrainingConfigError(f"--model-revision: {err}") from None
         positive = {
             "epochs": self.epochs,
             "batch_size": self.batch_size,

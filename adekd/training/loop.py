@@ -327,7 +327,8 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
         check_resume_processes(resume_from, accelerator.num_processes, config.batch_size)
     set_seed(config.seed)
     data = load_run_data(config)
-    model, tokenizer = student.build(config)
+    commit = student.base_commit(config)
+    model, tokenizer = student.build(config, commit)
     for flag, loaded in (("--train", data.train), ("--dev", data.dev), ("--test", data.test)):
         if loaded is not None:
             student.check_task_labels(loaded.records, model, f"{flag} {loaded.source}")
@@ -529,6 +530,7 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
         thresholds,
         selection,
         started,
+        commit,
     )
     # Not accelerator.end_training(): it also destroys the process group, which the next run in the
     # same processes (a --refit, the next --cv fold) still needs; the entry point ends it once.
@@ -572,6 +574,7 @@ def _finish(
     thresholds: ThresholdChoice | None,
     selection: dict[str, Any] | None,
     started: float,
+    base_commit: str | None,
 ) -> dict[str, Any]:
     """Write the best weights (loaded in ``model``; the last without dev) as the student folder, with
     ``metrics.json``."""
@@ -599,6 +602,7 @@ def _finish(
             parameters=parameters,
             hardware=_hardware(accelerator),
             encoder=student.encoder_name(final, config),
+            base_commit=base_commit,
             architecture=final.config.architecture,
             runtime_seconds=time.time() - started,
         )

