@@ -18,7 +18,10 @@ the last weights and the thresholds dev chose. The refit student is the one the 
 (decided before any refit was scored); the chosen run's own test score is shown next to it.
 
 Runs are resumable: rerunning the same command reuses finished runs and continues interrupted
-ones from their checkpoints.
+ones from their checkpoints. ``--reuse-recorded`` goes further for a run added to ``--runs`` after
+the others' folders are gone: the runs the committed ``results/supervised.json`` records are read
+from it (each keeps its date, machine and precision), only the new run trains, and a system is
+refit and tested again only when dev chooses the new run for it.
 
     .venv/bin/python benchmarks/supervised.py --mixed-precision bf16  # the runs of DEFAULT_RUNS
 """
@@ -44,7 +47,7 @@ ANCHORS = {"SpERT": 79.2, "REBEL": 82.2, "PFN": 83.2}
 """Strict relation F1 of published systems: 10-fold means, larger encoders (context, not like for like)."""
 DEFAULT_RUNS = (
     "drug_centric:1e-4,drug_centric:5e-5,drug_centric:2e-4,drug_centric:1e-4,drug_centric:1e-4:ema_decay=0.995,"
-    "no_drug:1e-4,pairwise:1e-4,drug_centric_reencode:1e-4"
+    "no_drug:1e-4,pairwise:1e-4,drug_centric_reencode:1e-4,drug_centric:1e-4:batch_size=16:mixed_precision=no"
 )
 REPORTED = (
     "strict_f1", "lenient_f1", "strict_precision", "strict_recall", "drug_strict_f1", "drug_lenient_f1",
@@ -54,10 +57,10 @@ REPORTED = (
 
 SET_BY_THE_BENCHMARK = frozenset(
     {"train", "output_dir", "dev", "test", "encoder", "init", "architecture", "reencode_per_drug", "epochs",
-     "early_stopping_patience", "batch_size", "learning_rate", "mixed_precision", "save_steps", "resume",
-     "tune_thresholds", "refit"}
+     "early_stopping_patience", "learning_rate", "save_steps", "resume", "tune_thresholds", "refit"}
 )  # fmt: skip
-"""Training settings a run spec may not change: this script's flags, systems and procedure set them."""
+"""Training settings a run spec may not change: this script's flags, systems and procedure set them
+(``--batch-size`` and ``--mixed-precision`` are defaults a run spec may change)."""
 
 
 def parse_run(item: str) -> tuple[str, float, dict[str, Any]]:
@@ -119,13 +122,25 @@ def run_config(
         **SYSTEMS[system],
         epochs=args.epochs,
         early_stopping_patience=args.patience,
-        batch_size=args.batch_size,
         learning_rate=learning_rate,
-        mixed_precision=args.mixed_precision,
         save_steps=50,
         resume=output.is_dir(),
-        **(changes or {}),
+        **{"batch_size": args.batch_size, "mixed_precision": args.mixed_precision} | (changes or {}),
     )
+
+
+def read_recorded(args: argparse.Namespace) -> dict:
+    """The committed results, with each run's date and machine (results written before runs kept their
+    own carry the report's)."""
+    path = args.results / "supervised.json"
+    if not path.is_file():
+        raise SystemExit(f"--reuse-recorded: no recorded results at {path}")
+    report = json.loads(path.read_text())
+    for entry in (*report["runs"].values(), *report["chosen"].values()):
+        entry.setdefault("date", report["date"])
+        entry.setdefault("machine", report["machine"])
+        entry.setdefault("mixed_precision", report["mixed_precision"])
+    return report
 
 
 def train_run(config) -> dict:
@@ -213,6 +228,13 @@ def _rates(run: dict) -> str:
     return f"{run['learning_rate']:g}" + ("" if head is None else f" ({head:g})")
 
 
+def _trained(entry: dict, report: dict) -> str:
+    """When and at which precision a run trained: runs read back with ``--reuse-recorded`` keep theirs."""
+    date = entry.get("date", report["date"])
+    precision = entry.get("mixed_precision", report["mixed_precision"])
+    return f"{date[:10]}, {'fp32' if precision == 'no' else precision}"
+
+
 def pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
@@ -223,9 +245,16 @@ def markdown(report: dict) -> str:
         "",
         f"Command: `{report['command']}`  ",
         f"Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
-        f"torch threads {report['threads']}, mixed precision {report['mixed_precision']}; "
+        f"torch threads {report['threads']}, mixed precision {report['mixed_precision']} unless a run "
+        "name says otherwise; "
         "shared with other jobs (load averages in the JSON).  ",
-        f"Date: {report['date']}",
+        f"Date: {report['date']}"
+        + (
+            "  \nRuns recorded by an earlier invocation were read back (`--reuse-recorded`), not trained "
+            "again: the `trained` columns give each run's date and precision, the JSON its machine."
+            if "--reuse-recorded" in report["command"]
+            else ""
+        ),
         "",
         f"Train: fold-{report['fold']} train minus a 10% dev carved from it (seed 42); best epoch by dev "
         f"strict pair F1 during training (early stopping patience {report['patience']}, at most "
@@ -247,8 +276,9 @@ def markdown(report: dict) -> str:
         "",
         "| system (chosen run) | lr (head lr) | epochs | thresholds drug / ADE | strict pair F1 "
         "| lenient pair F1 | strict / lenient without thresholds | strict / lenient before the refit "
-        "| drug F1 strict / lenient | ADE F1 strict / lenient | multi-drug strict / lenient pair F1 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| drug F1 strict / lenient | ADE F1 strict / lenient | multi-drug strict / lenient pair F1 "
+        "| trained |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for system, chosen in report["chosen"].items():
         test, bare = chosen["test"]["all"], chosen["test_without_thresholds"]["all"]
@@ -266,6 +296,7 @@ def markdown(report: dict) -> str:
             f"{pct(test['drug_strict_f1'])} / {pct(test['drug_lenient_f1'])}",
             f"{pct(test['ade_strict_f1'])} / {pct(test['ade_lenient_f1'])}",
             f"{pct(multi['strict_f1'])} / {pct(multi['lenient_f1'])} ({multi['num_records']} sentences)",
+            _trained(chosen, report),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     fp32 = report["chosen"].get("drug_centric", {}).get("test", {}).get("all")
@@ -304,11 +335,11 @@ def markdown(report: dict) -> str:
         "50 steps, then drift apart), so the repeat is a second draw, and dev chooses between the two. "
         "A `-field value` part of a run name is a training setting changed from the defaults: "
         "`-ema_decay0.995` is `--ema-decay 0.995` (dev scores and kept weights are a moving average of "
-        "the weights).",
+        "the weights), `-batch_size16-mixed_precisionno` is `--batch-size 16 --mixed-precision no`.",
         "",
         "| run | epochs trained | best epoch | dev strict / lenient pair F1 | thresholds drug / ADE "
-        "| dev strict pair F1 thresholded | train minutes | train sentences/s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| dev strict pair F1 thresholded | train minutes | train sentences/s | trained |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, run in report["runs"].items():
         cells = [
@@ -320,20 +351,22 @@ def markdown(report: dict) -> str:
             pct(run["dev_strict_f1_thresholded"]),
             f"{run['train_seconds'] / 60:.1f}",
             str(run["train_sentences_per_second"]),
+            _trained(run, report),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         "Refits (all of fold-0 train, no dev):",
         "",
-        "| refit of | train sentences | epochs | train minutes | train sentences/s |",
-        "|---|---:|---:|---:|---:|",
+        "| refit of | train sentences | epochs | train minutes | train sentences/s | trained |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for chosen in report["chosen"].values():
         refit = chosen["refit"]
         lines.append(
             f"| {chosen['run']} | {refit['train_records']} | {refit['epochs']} "
-            f"| {refit['train_seconds'] / 60:.1f} | {refit['train_sentences_per_second']} |"
+            f"| {refit['train_seconds'] / 60:.1f} | {refit['train_sentences_per_second']} "
+            f"| {_trained(chosen, report)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -355,6 +388,13 @@ def main() -> None:
     parser.add_argument("--mixed-precision", default="bf16", choices=("no", "bf16"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument(
+        "--reuse-recorded",
+        action="store_true",
+        help="runs whose folders are not in --work are read from --results/supervised.json when it "
+        "records them (a system whose choice stays keeps its recorded refit and test scores): a run "
+        "added to --runs trains alone, not with every recorded run again",
+    )
     args = parser.parse_args()
 
     import torch
@@ -378,9 +418,15 @@ def main() -> None:
         except (ValueError, TrainingConfigError) as err:
             parser.error(f"--runs {item}: {err}")
         planned.append((system, learning_rate, changes, config))
+    recorded = read_recorded(args) if args.reuse_recorded else None
     for system, learning_rate, changes, config in planned:
-        metrics = train_run(config)
         name = Path(config.output_dir).name
+        if recorded and not Path(config.output_dir).exists() and name in recorded["runs"]:
+            runs[name] = recorded["runs"][name]
+            by_system.setdefault(system, []).append((name, learning_rate, runs[name]))
+            print(f"{name}: recorded on {runs[name]['date']}, not trained again")
+            continue
+        metrics = train_run(config)
         best = next(h for h in metrics["dev_history"] if h["step"] == metrics["best"]["step"])
         dev_records = dev_split(train_records, args.work / name)
         dev_predictions, _ = predict(args.work / name, dev_records)
@@ -403,6 +449,9 @@ def main() -> None:
             "train_seconds": metrics["training"]["train_seconds"],
             "train_sentences_per_second": metrics["training"]["train_sentences_per_second"],
             "dev_history": metrics["dev_history"],
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine(),
+            "mixed_precision": config.mixed_precision,
         }
         by_system.setdefault(system, []).append((name, learning_rate, runs[name]))
         print(f"{name}: dev strict pair F1 {dev['strict_f1']:.4f}, thresholded {thresholds['dev_with']:.4f}")
@@ -411,6 +460,15 @@ def main() -> None:
     chosen = {}
     for system, candidates in by_system.items():
         name, learning_rate, run = max(candidates, key=lambda c: c[2]["dev_strict_f1_thresholded"])
+        if recorded and recorded["chosen"].get(system, {}).get("run") == name:
+            chosen[system] = recorded["chosen"][system]
+            print(f"{system}: chose {name} again, its recorded refit and test scores stand")
+            continue
+        if not (args.work / name).is_dir():
+            parser.error(
+                f"{system} chose {name}, whose folder is gone from {args.work} and whose refit the "
+                "recorded results do not hold: train it again without --reuse-recorded"
+            )
         refit = refit_run(args, name, run["thresholds"])
         refit_folder = args.work / f"{name}-refit"
         chosen[system] = {
@@ -430,6 +488,9 @@ def main() -> None:
             "test": score_end_to_end(refit_folder, test, thresholds=run["thresholds"]),
             "test_without_thresholds": score_end_to_end(refit_folder, test),
             "test_selection_run": score_end_to_end(args.work / name, test, thresholds=run["thresholds"]),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine(),
+            "mixed_precision": run["mixed_precision"],
         }
         print(
             f"{system}: test strict pair F1 {chosen[system]['test']['all']['strict_f1']:.4f}",
@@ -437,7 +498,9 @@ def main() -> None:
         )
 
     precisions = {}
-    if "drug_centric" in chosen:
+    if recorded and chosen.get("drug_centric") is recorded["chosen"].get("drug_centric"):
+        precisions = recorded["drug_centric_precisions"]
+    elif "drug_centric" in chosen:
         folder = args.work / f"{chosen['drug_centric']['run']}-refit"
         for precision in ("bf16", "int8"):
             precisions[precision] = score_end_to_end(
@@ -449,7 +512,8 @@ def main() -> None:
     report = {
         "command": f"python benchmarks/supervised.py --runs {args.runs} --epochs {args.epochs} "
         f"--patience {args.patience} --batch-size {args.batch_size} "
-        f"--mixed-precision {args.mixed_precision} --threads {args.threads}",
+        f"--mixed-precision {args.mixed_precision} --threads {args.threads}"
+        + (" --reuse-recorded" if args.reuse_recorded else ""),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "load_average_before": load_before,
