@@ -208,11 +208,16 @@ def size_category(num_rows: int) -> str:
 
 def hub_commit(repo_id: str, repo_type: str = "model", revision: str | None = None) -> str | None:
     """The commit a Hub id's ``revision`` (default: main) points to now, or ``None`` when the Hub cannot
-    say (offline, not an id): loading the repository then says why, if it fails."""
-    from huggingface_hub import HfApi
+    say (offline, unreachable within the download timeout, not an id, no such revision): loading the
+    repository then says why, if it fails."""
+    from huggingface_hub import HfApi, constants
 
     try:
-        return HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha
+        return (
+            HfApi()
+            .repo_info(repo_id, repo_type=repo_type, revision=revision, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+            .sha
+        )
     except Exception as err:  # offline, unknown repo, invalid id
         logger.debug("no Hub commit for %s: %s", repo_id, err)
         return None

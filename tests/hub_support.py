@@ -197,15 +197,15 @@ class ServingHub:
             return httpx2.Response(200, headers=headers, content=b"" if request.method == "HEAD" else body)
         return httpx2.Response(404, json={"error": f"unexpected {request.method} {path}"})
 
+    def fetched_revisions(self) -> set[str]:
+        """The revisions file URLs named, as they were sent (a branch, a tag or a commit)."""
+        resolve = f"/{self.repo_id}/resolve/"
+        paths = [r.url.path for r in self.requests]
+        return {path.removeprefix(resolve).split("/")[0] for path in paths if path.startswith(resolve)}
+
     def resolved_commits(self) -> set[str]:
         """The commits whose files were fetched (a branch or tag in a URL: the commit it then pointed to)."""
-        resolve = f"/{self.repo_id}/resolve/"
-        revisions = {
-            r.url.path.removeprefix(resolve).split("/")[0]
-            for r in self.requests
-            if r.url.path.startswith(resolve)
-        }
-        return {self.commit(revision) for revision in revisions} - {None}
+        return {self.commit(revision) for revision in self.fetched_revisions()} - {None}
 
 
 def install_serving_hub(monkeypatch, tmp_path: Path, hub: ServingHub) -> Iterator[ServingHub]:

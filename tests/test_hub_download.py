@@ -10,6 +10,7 @@ students, tokenizers and downloads through huggingface_hub and transformers are 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -185,12 +186,71 @@ def _train(tmp_path: Path, name: str, *flags: str) -> int:
 def test_training_from_a_hub_encoder_loads_and_records_one_commit(encoder_hub, tmp_path):
     assert _train(tmp_path, "pinned", "--encoder", ENCODER, "--model-revision", "v1") == 0
     assert json.loads((tmp_path / "pinned" / "metrics.json").read_text())["base_commit"] == V1
-    assert encoder_hub.resolved_commits() == {V1}
+    assert encoder_hub.fetched_revisions() == {V1}  # every file at the commit, not at "v1"
 
     encoder_hub.requests.clear()
     assert _train(tmp_path, "main", "--encoder", ENCODER) == 0
     assert json.loads((tmp_path / "main" / "metrics.json").read_text())["base_commit"] == MAIN
-    assert encoder_hub.resolved_commits() == {MAIN}
+    assert encoder_hub.fetched_revisions() == {MAIN}
+
+
+class MovingMainHub(ServingHub):
+    """Moves main to the MAIN commit once a run has asked where it points: a push landing while a
+    training starts."""
+
+    def __call__(self, request):
+        response = super().__call__(request)
+        if request.url.path == f"/api/models/{self.repo_id}":
+            self.refs["main"] = MAIN
+        return response
+
+
+@pytest.fixture
+def moving_encoder_hub(monkeypatch, tmp_path):
+    commits = {V1: tiny_encoder(tmp_path / "encoder-v1"), MAIN: tiny_encoder(tmp_path / "encoder-main")}
+    served = MovingMainHub(ENCODER, commits, {"main": V1})
+    yield from install_serving_hub(monkeypatch, tmp_path, served)
+
+
+def test_a_push_while_training_starts_changes_neither_the_run_nor_its_refit(moving_encoder_hub, tmp_path):
+    train = write_records(tmp_path / "train.jsonl", 16)
+    output = tmp_path / "student"
+    argv = ["train", "--train", str(train), "--output", str(output), "--encoder", ENCODER, "--epochs", "1",
+            "--batch-size", "8", "--dev-fraction", "0.25", "--refit"]  # fmt: skip
+    assert main(argv) == 0
+    selection = json.loads((output / "selection" / "metrics.json").read_text())
+    refit = json.loads((output / "metrics.json").read_text())
+    assert selection["base_commit"] == refit["base_commit"] == V1  # main moved after the first question
+    assert moving_encoder_hub.fetched_revisions() == {V1}
+
+
+def test_a_resumed_training_loads_the_commit_it_started_from(encoder_hub, tmp_path, monkeypatch):
+    import adekd.training.loop as loop
+    from adekd.training import TrainingConfig, train
+
+    encoder_hub.refs["main"] = V1
+    config = TrainingConfig(
+        train=str(write_records(tmp_path / "train.jsonl", 16)),
+        output_dir=str(tmp_path / "student"),
+        encoder=ENCODER,
+        epochs=2,
+        batch_size=8,
+        dev_fraction=0.0,
+        save_steps=1,
+    )
+
+    def killed(output_dir: str, keep: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "rotate_checkpoints", killed)  # killed right after its first checkpoint
+    with pytest.raises(KeyboardInterrupt):
+        train(config)
+    monkeypatch.setattr(loop, "rotate_checkpoints", lambda output_dir, keep: None)
+    encoder_hub.refs["main"] = MAIN  # pushed while the run was down
+    encoder_hub.requests.clear()
+    metrics = train(dataclasses.replace(config, resume=True))
+    assert metrics["base_commit"] == V1 and metrics["training"]["global_step"] == 4
+    assert encoder_hub.fetched_revisions() <= {V1}
 
 
 def test_training_from_a_hub_student_at_a_revision(hub, tmp_path):

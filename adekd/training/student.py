@@ -44,8 +44,9 @@ def check_encoder(name_or_path: str, revision: str | None = None) -> None:
     try:
         config = AutoConfig.from_pretrained(name_or_path, revision=revision)
     except (OSError, ValueError) as err:
+        at = f" at revision {revision}" if revision else ""
         raise TrainingConfigError(
-            f"--encoder {name_or_path}: cannot load its config ({err}); "
+            f"--encoder {name_or_path}{at}: cannot load its config ({err}); "
             "offline, pass --encoder minilm for the packaged MiniLM"
         ) from None
     model_type = getattr(config, "model_type", None)
@@ -87,7 +88,8 @@ def build(config: TrainingConfig, commit: str | None = None) -> tuple[AdeStudent
         try:
             model = AdeStudentForExtraction.from_pretrained(config.init, revision=revision)
         except (OSError, ValueError) as err:
-            raise TrainingConfigError(f"--init {config.init}: not a student folder ({err})") from None
+            what = f"cannot load it at revision {revision}" if revision else "not a student folder"
+            raise TrainingConfigError(f"--init {config.init}: {what} ({err})") from None
         model.config.update(task_type_names(config))
         # thresholds tuned for the old weights would bias every dev evaluation of the new ones
         model.config.drug_threshold = model.config.ade_threshold = None
