@@ -136,6 +136,16 @@ def read_recorded(args: argparse.Namespace) -> dict:
     if not path.is_file():
         raise SystemExit(f"--reuse-recorded: no recorded results at {path}")
     report = json.loads(path.read_text())
+    settings = ("fold", "epochs", "patience", "batch_size", "mixed_precision")
+    differ = [
+        f"--{name.replace('_', '-')} {report[name]}"
+        for name in settings
+        if report[name] != getattr(args, name)
+    ]
+    if differ:  # run names carry only what a run spec changed; these flags set the rest
+        raise SystemExit(
+            f"--reuse-recorded: the recorded runs were trained with {', '.join(differ)}; pass the same"
+        )
     for entry in (*report["runs"].values(), *report["chosen"].values()):
         entry.setdefault("date", report["date"])
         entry.setdefault("machine", report["machine"])
@@ -258,8 +268,9 @@ def markdown(report: dict) -> str:
         "",
         f"Train: fold-{report['fold']} train minus a 10% dev carved from it (seed 42); best epoch by dev "
         f"strict pair F1 during training (early stopping patience {report['patience']}, at most "
-        f"{report['epochs']} epochs, batch {report['batch_size']}). Each run's kept model then predicts dev "
-        "end to end with this code, the drug and ADE score thresholds are chosen on those predictions "
+        f"{report['epochs']} epochs, batch {report['batch_size']} unless a run name says otherwise). "
+        "Each run's kept model then predicts dev end to end with this code, the drug and ADE score "
+        "thresholds are chosen on those predictions "
         "(`adekd train --tune-thresholds`'s grid), and the run with the best thresholded dev strict pair "
         "F1 is chosen per system. The chosen run is then refit (`adekd train --refit`): trained "
         f"again from the same start on all of fold-{report['fold']} train, dev included, for its best epoch "
@@ -419,9 +430,11 @@ def main() -> None:
             parser.error(f"--runs {item}: {err}")
         planned.append((system, learning_rate, changes, config))
     recorded = read_recorded(args) if args.reuse_recorded else None
+    reused = set()  # runs read from the record: their refit and test scores are recorded too
     for system, learning_rate, changes, config in planned:
         name = Path(config.output_dir).name
         if recorded and not Path(config.output_dir).exists() and name in recorded["runs"]:
+            reused.add(name)
             runs[name] = recorded["runs"][name]
             by_system.setdefault(system, []).append((name, learning_rate, runs[name]))
             print(f"{name}: recorded on {runs[name]['date']}, not trained again")
@@ -460,7 +473,7 @@ def main() -> None:
     chosen = {}
     for system, candidates in by_system.items():
         name, learning_rate, run = max(candidates, key=lambda c: c[2]["dev_strict_f1_thresholded"])
-        if recorded and recorded["chosen"].get(system, {}).get("run") == name:
+        if name in reused and recorded["chosen"].get(system, {}).get("run") == name:
             chosen[system] = recorded["chosen"][system]
             print(f"{system}: chose {name} again, its recorded refit and test scores stand")
             continue
@@ -498,7 +511,11 @@ def main() -> None:
         )
 
     precisions = {}
-    if recorded and chosen.get("drug_centric") is recorded["chosen"].get("drug_centric"):
+    if (
+        "drug_centric" in chosen
+        and recorded
+        and chosen["drug_centric"] is recorded["chosen"].get("drug_centric")
+    ):
         precisions = recorded["drug_centric_precisions"]
     elif "drug_centric" in chosen:
         folder = args.work / f"{chosen['drug_centric']['run']}-refit"
