@@ -112,19 +112,25 @@ def test_an_unknown_revision_is_named_and_nothing_is_written(hub, texts, tmp_pat
 
 
 class MovingHub(ServingHub):
-    """Moves the ``v1`` tag to the main commit once the run has asked where it points: a push landing
-    while a corpus run starts."""
+    """Moves ``ref`` to the MAIN commit once a run has asked where it points: a push landing while a
+    run starts."""
+
+    def __init__(self, *args, ref: str) -> None:
+        super().__init__(*args)
+        self.ref = ref
 
     def __call__(self, request):
         response = super().__call__(request)
-        if request.url.path == f"/api/models/{self.repo_id}/revision/v1":
-            self.refs["v1"] = MAIN
+        asked = f"/api/models/{self.repo_id}" + ("" if self.ref == "main" else f"/revision/{self.ref}")
+        if request.url.path == asked:
+            self.refs[self.ref] = MAIN
         return response
 
 
 @pytest.fixture
 def moving_hub(monkeypatch, tmp_path, tiny_trained_student, untrained_student):
-    served = MovingHub(REPO, {V1: tiny_trained_student, MAIN: untrained_student}, {"v1": V1, "main": MAIN})
+    commits = {V1: tiny_trained_student, MAIN: untrained_student}
+    served = MovingHub(REPO, commits, {"v1": V1, "main": MAIN}, ref="v1")
     yield from install_serving_hub(monkeypatch, tmp_path, served)
 
 
@@ -194,21 +200,10 @@ def test_training_from_a_hub_encoder_loads_and_records_one_commit(encoder_hub, t
     assert encoder_hub.fetched_revisions() == {MAIN}
 
 
-class MovingMainHub(ServingHub):
-    """Moves main to the MAIN commit once a run has asked where it points: a push landing while a
-    training starts."""
-
-    def __call__(self, request):
-        response = super().__call__(request)
-        if request.url.path == f"/api/models/{self.repo_id}":
-            self.refs["main"] = MAIN
-        return response
-
-
 @pytest.fixture
 def moving_encoder_hub(monkeypatch, tmp_path):
     commits = {V1: tiny_encoder(tmp_path / "encoder-v1"), MAIN: tiny_encoder(tmp_path / "encoder-main")}
-    served = MovingMainHub(ENCODER, commits, {"main": V1})
+    served = MovingHub(ENCODER, commits, {"main": V1}, ref="main")
     yield from install_serving_hub(monkeypatch, tmp_path, served)
 
 
