@@ -717,6 +717,10 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "--model",
         help="student folder or Hub id (default: $ADEKD_MODEL, else the student the distillation published)",
     )
+    demo.add_argument(
+        "--revision",
+        help="branch, tag or commit of a Hub --model (default: $ADEKD_MODEL_REVISION, else main)",
+    )
     demo.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
     demo.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)"
@@ -750,6 +754,12 @@ def _run_demo(args: argparse.Namespace) -> None:
     if args.export_space:
         from adekd.hub import PublishError
 
+        if args.revision:
+            raise CLIError(
+                "--revision applies to a served model; an exported Space pins its model with the Space "
+                "variable ADEKD_MODEL_REVISION (Settings -> Variables)"
+            )
+
         try:
             check_model_name(args.model) if args.model else None
         except DemoInputError as err:
@@ -766,11 +776,13 @@ def _run_demo(args: argparse.Namespace) -> None:
         check_model_name(model)
     except DemoInputError as err:
         raise CLIError(f"--model {model}: {err}") from None
+    if args.revision and os.path.exists(os.path.expanduser(model)):
+        raise CLIError(f"--revision {args.revision!r} applies to a Hub id; --model {model} is a local folder")
     if args.max_chars is not None and args.max_chars < 1:
         raise CLIError(f"--max-chars must be at least 1, got {args.max_chars}")
     config = DemoConfig() if args.max_chars is None else DemoConfig(max_chars=args.max_chars)
     try:
-        launch_demo(model, host=args.host, port=args.port, config=config)
+        launch_demo(model, host=args.host, port=args.port, config=config, revision=args.revision)
     except OSError as err:
         raise CLIError(f"--port {args.port}: {err}") from None
 

@@ -261,3 +261,29 @@ def test_model_revision_of_a_local_path_is_refused_before_training(tmp_path, cap
         capsys.readouterr().err
     )
     assert not (tmp_path / "student").exists()
+
+
+def test_the_demo_serves_a_hub_student_at_a_revision(hub, monkeypatch, tmp_path, texts, tiny_trained_student):
+    from adekd.demo import MODEL_REVISION_ENV, build_demo
+    from adekd.demo.app import load_model
+
+    monkeypatch.setenv(MODEL_REVISION_ENV, "v1")  # a Space variable
+    build_demo(REPO)
+    assert hub.resolved_commits() == {V1}
+    extracted = extract(TEXTS, load_model(REPO, revision="v1"))
+    local = local_extraction(tiny_trained_student, texts, tmp_path / "local.jsonl")
+    assert [r["drugs"] for r in extracted] == [r["drugs"] for r in local]
+    assert [r["ades"] for r in extracted] == [r["ades"] for r in local]
+
+
+def test_the_demo_refuses_a_revision_for_a_local_folder(tiny_trained_student, tmp_path, capsys):
+    from adekd.demo import DemoInputError
+    from adekd.demo.app import load_model
+
+    with pytest.raises(DemoInputError, match="Revision 'v1' applies to a Hub id"):
+        load_model(str(tiny_trained_student), revision="v1")
+    assert main(["demo", "--model", str(tiny_trained_student), "--revision", "v1"]) == 2
+    assert "--revision 'v1' applies to a Hub id" in capsys.readouterr().err
+    space = tmp_path / "space"
+    assert main(["demo", "--export-space", str(space), "--model", REPO, "--revision", "v1"]) == 2
+    assert "ADEKD_MODEL_REVISION" in capsys.readouterr().err and not space.exists()

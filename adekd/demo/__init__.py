@@ -7,6 +7,7 @@ and ``adekd demo`` both serve :func:`build_demo`; :func:`export_space` writes a 
 from adekd.demo.app import (
     DEFAULT_MODEL,
     MODEL_ENV,
+    MODEL_REVISION_ENV,
     DemoConfig,
     DemoInputError,
     build_demo,
@@ -19,6 +20,7 @@ from adekd.demo.space import export_space
 __all__ = [
     "DEFAULT_MODEL",
     "MODEL_ENV",
+    "MODEL_REVISION_ENV",
     "DemoConfig",
     "DemoInputError",
     "build_demo",

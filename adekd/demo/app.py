@@ -42,6 +42,8 @@ from adekd.tasks.words import TaskWords
 logger = logging.getLogger(__name__)
 
 MODEL_ENV = "ADEKD_MODEL"
+MODEL_REVISION_ENV = "ADEKD_MODEL_REVISION"
+"""A branch, tag or commit of the Hub model the app starts with (a Space variable pins its student)."""
 DEFAULT_MODEL = "adekd/ade-student-minilm"
 """The student the distillation run publishes; ``$ADEKD_MODEL`` or ``--model`` pick another."""
 
@@ -156,8 +158,9 @@ def check_model_name(name: str) -> None:
         raise DemoInputError(f"Model folder {name!r} does not exist.") from None
 
 
-def load_model(name: str) -> Any:
-    """The ``ade-extraction`` pipeline of a local folder or Hub id; :class:`DemoInputError` says why not.
+def load_model(name: str, revision: str | None = None) -> Any:
+    """The ``ade-extraction`` pipeline of a local folder or Hub id (at ``revision``: a branch, tag or
+    commit of the Hub id); :class:`DemoInputError` says why not.
 
     The config is read first, so a Hub id of some other model fails before its weights download.
     """
@@ -166,11 +169,13 @@ def load_model(name: str) -> Any:
     check_model_name(name)
     path = Path(name).expanduser()
     source, where = (str(path), "folder") if path.exists() else (name, "Hub id")
+    if revision and path.exists():
+        raise DemoInputError(f"Revision {revision!r} applies to a Hub id; {name!r} is a local folder.")
     try:
-        model_type = AutoConfig.from_pretrained(source).model_type
+        model_type = AutoConfig.from_pretrained(source, revision=revision).model_type
         if model_type != AdeStudentConfig.model_type:
             raise DemoInputError(f"Model {where} {name!r} is a {model_type!r} model, not an adekd student.")
-        return load_pipeline(source)
+        return load_pipeline(source, revision=revision)
     except DemoInputError:
         raise
     except Exception as err:  # noqa: BLE001 - transformers raises many kinds; all mean "cannot load"
@@ -300,15 +305,21 @@ def metric_rows(results: dict, words: TaskWords | None = None) -> list[list]:
     return rows
 
 
-def build_demo(model: str | os.PathLike | None = None, config: DemoConfig | None = None) -> gr.Blocks:
-    """The whole app. ``model`` (else ``$ADEKD_MODEL``, else the published student) loads right away.
+def build_demo(
+    model: str | os.PathLike | None = None, config: DemoConfig | None = None, revision: str | None = None
+) -> gr.Blocks:
+    """The whole app. ``model`` (else ``$ADEKD_MODEL``, else the published student) loads right away, at
+    ``revision`` (else ``$ADEKD_MODEL_REVISION``, else main) when it is a Hub id.
 
     A model that cannot load does not stop the app: the page says why, and another model can be
-    typed in the model box.
+    typed in the model box (those load at main).
     """
     config = config or DemoConfig()
     model_name = resolve_model(model)
-    models = ModelCache(size=config.max_models)
+    revision = revision or os.environ.get(MODEL_REVISION_ENV) or None
+    models = ModelCache(
+        loader=lambda name: load_model(name, revision if name == model_name else None), size=config.max_models
+    )
     model_note = ""
     words = TaskWords.of()
     pipe = None
@@ -562,11 +573,12 @@ def launch_demo(
     port: int | None = None,
     config: DemoConfig | None = None,
     block: bool = True,
+    revision: str | None = None,
 ) -> gr.Blocks:
     """Build and serve the app; ``host`` None means ``$GRADIO_SERVER_NAME`` or 127.0.0.1, ``port`` None
     means ``$GRADIO_SERVER_PORT`` or the first free port from 7860 (what a Space expects)."""
     config = config or DemoConfig()
-    demo = build_demo(model, config)
+    demo = build_demo(model, config, revision)
     demo.launch(
         server_name=host,
         server_port=port,
