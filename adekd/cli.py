@@ -776,8 +776,12 @@ def _run_demo(args: argparse.Namespace) -> None:
         check_model_name(model)
     except DemoInputError as err:
         raise CLIError(f"--model {model}: {err}") from None
-    if args.revision and os.path.exists(os.path.expanduser(model)):
-        raise CLIError(f"--revision {args.revision!r} applies to a Hub id; --model {model} is a local folder")
+    from adekd.modeling.pipeline_adekd import check_revision
+
+    try:
+        check_revision(os.path.expanduser(model), args.revision)
+    except ValueError as err:  # "revision 'v1' applies to a Hub id; ..."
+        raise CLIError(f"--{err}") from None
     if args.max_chars is not None and args.max_chars < 1:
         raise CLIError(f"--max-chars must be at least 1, got {args.max_chars}")
     config = DemoConfig() if args.max_chars is None else DemoConfig(max_chars=args.max_chars)

@@ -342,9 +342,8 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
     data = load_run_data(config)
     commit = _base_commit(config, resume_from, accelerator)
     model, tokenizer = student.build(config, commit)
-    for flag, loaded in (("--train", data.train), ("--dev", data.dev), ("--test", data.test)):
-        if loaded is not None:
-            student.check_task_labels(loaded.records, model, f"{flag} {loaded.source}")
+    for flag, loaded in data.by_flag().items():
+        student.check_task_labels(loaded.records, model, f"{flag} {loaded.source}")
     proc = student.processor(model, tokenizer, config.max_length)
     if config.lora:
         model = apply_lora(model, config, encoder=model.encoder, heads=model.head_module_names)
