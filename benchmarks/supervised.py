@@ -238,6 +238,15 @@ def _rates(run: dict) -> str:
     return f"{run['learning_rate']:g}" + ("" if head is None else f" ({head:g})")
 
 
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def trained_here(mixed_precision: str) -> dict:
+    """What a run or refit trained now records of itself, as ``--reuse-recorded`` reads it back."""
+    return {"date": now(), "machine": machine(), "mixed_precision": mixed_precision}
+
+
 def _trained(entry: dict, report: dict) -> str:
     """When and at which precision a run trained: runs read back with ``--reuse-recorded`` keep theirs."""
     date = entry.get("date", report["date"])
@@ -462,9 +471,7 @@ def main() -> None:
             "train_seconds": metrics["training"]["train_seconds"],
             "train_sentences_per_second": metrics["training"]["train_sentences_per_second"],
             "dev_history": metrics["dev_history"],
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": machine(),
-            "mixed_precision": config.mixed_precision,
+            **trained_here(config.mixed_precision),
         }
         by_system.setdefault(system, []).append((name, learning_rate, runs[name]))
         print(f"{name}: dev strict pair F1 {dev['strict_f1']:.4f}, thresholded {thresholds['dev_with']:.4f}")
@@ -501,9 +508,7 @@ def main() -> None:
             "test": score_end_to_end(refit_folder, test, thresholds=run["thresholds"]),
             "test_without_thresholds": score_end_to_end(refit_folder, test),
             "test_selection_run": score_end_to_end(args.work / name, test, thresholds=run["thresholds"]),
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": machine(),
-            "mixed_precision": run["mixed_precision"],
+            **trained_here(run["mixed_precision"]),
         }
         print(
             f"{system}: test strict pair F1 {chosen[system]['test']['all']['strict_f1']:.4f}",
@@ -531,7 +536,7 @@ def main() -> None:
         f"--patience {args.patience} --batch-size {args.batch_size} "
         f"--mixed-precision {args.mixed_precision} --threads {args.threads}"
         + (" --reuse-recorded" if args.reuse_recorded else ""),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": now(),
         "machine": machine(),
         "load_average_before": load_before,
         "load_average_after": load_average(),
