@@ -935,6 +935,11 @@ def model_card(
     best = metrics.get("best") or {}
     selected = (metrics.get("selection") or {}).get("best") or {}
     weights = "the moving average of the weights" if training.get("ema_decay") else "the weights"
+    refit_schedule = (
+        "the learning rate followed the selection's schedule and stopped where it had"
+        if training.get("refit_schedule") == "selection"
+        else "the learning rate decayed to zero over the refit's own epochs"
+    )
     hyperparameters.update(
         {
             "epochs completed": run.get("epochs_completed"),
@@ -949,7 +954,8 @@ def model_card(
             "refit": (
                 "retrained on train and dev together for as long as a selection run with dev held out "
                 f"chose (its best: epoch {selected.get('epoch')}, step {selected.get('step')}, dev "
-                f"{selected.get('metric')} {selected.get('value'):.4f}); {weights} at the end kept"
+                f"{selected.get('metric')} {selected.get('value'):.4f}); {refit_schedule}; {weights} at the "
+                "end kept"
                 if selected.get("value") is not None
                 else None
             ),

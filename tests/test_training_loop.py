@@ -322,6 +322,29 @@ def test_max_steps_and_gradient_accumulation_from_an_init_folder(encoder, data, 
     assert metrics["encoder"] == str(encoder)
 
 
+@pytest.mark.parametrize(
+    ("cut", "whole"),
+    [
+        ({"epochs": 1, "schedule_length": 2}, {"epochs": 2}),
+        ({"max_steps": 3, "schedule_length": 6}, {"max_steps": 6}),
+    ],
+)
+def test_a_run_stopped_partway_along_a_longer_schedule_retraces_its_learning_rates(
+    encoder, data, tmp_path, cut, whole
+):
+    def learning_rates(output: Path, **changes) -> list[float]:
+        train(_config(encoder, data, output, logging_steps=1, **changes))
+        log = [json.loads(line) for line in (output / "training_log.jsonl").read_text().splitlines()]
+        return [row["train/learning_rate"] for row in log if "train/learning_rate" in row]
+
+    stopped = learning_rates(tmp_path / "cut", **cut)
+    assert len(stopped) == 5 if "epochs" in cut else 3  # 20 sentences, batches of 4: 5 steps an epoch
+    assert stopped == learning_rates(tmp_path / "whole", **whole)[: len(stopped)]
+    assert stopped[-1] > 0.4 * max(stopped)  # halfway along the schedule, not decayed to zero
+    own = {name: value for name, value in cut.items() if name != "schedule_length"}
+    assert learning_rates(tmp_path / "own", **own)[-1] == 0
+
+
 def test_trainings_in_one_process_each_take_their_own_mixed_precision(
     encoder, data, tmp_path, monkeypatch, caplog
 ):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from adekd.hub import model_card
 from adekd.metrics import score
 from adekd.records import read_jsonl, write_jsonl
 from adekd.training import TrainingConfig, TrainingConfigError, refit
-from adekd.training.refit import refit_config
+from adekd.training.refit import refit_config, selection_config
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -85,6 +87,7 @@ def test_resuming_a_finished_refit_trains_nothing_and_a_fresh_one_is_refused(ref
 def test_the_card_says_the_student_is_a_refit_and_reports_its_test(refit_run):
     card = str(model_card(refit_run["output"], load_id="org/refit-student"))
     assert "retrained on train and dev together for as long as a selection run with dev held out" in card
+    assert "the learning rate decayed to zero over the refit's own epochs" in card
     assert "checkpoint kept" not in card
 
 
@@ -137,6 +140,49 @@ def test_a_max_steps_refit_makes_as_many_passes_over_the_larger_data():
     assert (refit.max_steps, refit.dev_fraction, refit.refit) == (34, 0.0, False)
     assert refit.early_stopping_patience is None and not refit.tune_thresholds
     assert refit_config(TrainingConfig(train="t", output_dir="o", epochs=9), selection).epochs == 2
+
+
+def test_a_refit_on_its_selections_schedule_stops_where_dev_chose_on_a_schedule_as_long():
+    selection = {"best": {"epoch": 2, "step": 30}, "train": {"num_records": 90}, "dev": {"num_records": 10}}
+    epochs = TrainingConfig(train="t", output_dir="o", epochs=9, refit=True, refit_schedule="selection")
+    refit = refit_config(epochs, selection)
+    assert (refit.epochs, refit.schedule_length, refit.refit_schedule) == (2, 9, "own")
+    steps = refit_config(dataclasses.replace(epochs, max_steps=40), selection)
+    assert (steps.max_steps, steps.schedule_length) == (34, 45)  # both grow with the data (dev joins)
+    assert refit_config(dataclasses.replace(epochs, refit_schedule="own"), selection).schedule_length is None
+    refit.validate()  # what train() checks first
+    assert selection_config(epochs).refit_schedule == "own"  # the selection is the same either way
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"refit_schedule": "selection"}, "--refit-schedule selection shapes a refit: add --refit"),
+        ({"refit_schedule": "warm"}, "--refit-schedule must be 'own' or 'selection'"),
+        ({"epochs": 4, "schedule_length": 3}, "--schedule-length 3 is shorter than the run (--epochs 4)"),
+        ({"max_steps": 9, "schedule_length": 8}, "is shorter than the run (--max-steps 9)"),
+    ],
+)
+def test_a_schedule_that_cannot_be_followed_is_refused(changes, message):
+    with pytest.raises(TrainingConfigError, match=re.escape(message)):
+        TrainingConfig(train="train.jsonl", output_dir="out", **changes).validate()
+
+
+def test_the_cli_refit_on_its_selections_schedule_records_the_schedule_it_followed(tmp_path):
+    encoder = tiny_encoder(tmp_path / "encoder")
+    train = write_records(tmp_path / "train.jsonl", 24)
+    output = tmp_path / "student"
+    argv = ["train", "--train", str(train), "--output", str(output), "--encoder", str(encoder),
+            "--epochs", "3", "--batch-size", "8", "--dev-fraction", "0.25",
+            "--refit", "--refit-schedule", "selection"]  # fmt: skip
+    assert adekd_main(argv) == 0
+    selection = json.loads((output / "selection" / "metrics.json").read_text())
+    refit_run_config = TrainingConfig.load(sorted((output / "checkpoints").iterdir())[-1])
+    assert (refit_run_config.epochs, refit_run_config.schedule_length) == (selection["best"]["epoch"], 3)
+    assert TrainingConfig.load(output).refit_schedule == "selection"  # the command that repeats both runs
+    assert TrainingConfig.load(output / "selection").refit_schedule == "own"
+    card = str(model_card(output, load_id="org/refit-student"))
+    assert "the learning rate followed the selection's schedule and stopped where it had" in card
 
 
 def test_resuming_a_finished_refit_over_edited_data_is_refused(refit_run, capsys):

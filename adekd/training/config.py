@@ -134,6 +134,14 @@ class TrainingConfig:
     max_steps: int | None = field(
         default=None, metadata=_help("stop after this many optimizer steps (overrides --epochs)")
     )
+    schedule_length: int | None = field(
+        default=None,
+        metadata=_help(
+            "length the learning-rate schedule is laid out for, in the run's unit (epochs, or steps with "
+            "--max-steps), when training stops before its end: a refit with --refit-schedule selection stops "
+            "partway along its selection's schedule (default: the run's own length)"
+        ),
+    )
     batch_size: int = field(default=32, metadata=_help("training sentences per batch and process"))
     eval_batch_size: int = field(default=64, metadata=_help("sentences per evaluation batch and process"))
     gradient_accumulation_steps: int = field(
@@ -187,6 +195,14 @@ class TrainingConfig:
             "after dev has chosen the epoch count (and, with --tune-thresholds, the thresholds), train again "
             "from the same start on all of --train, dev included, for that many epochs; the selection run "
             "stays in OUTPUT/selection and only the refit student is scored on --test"
+        ),
+    )
+    refit_schedule: Literal["own", "selection"] = field(
+        default="own",
+        metadata=_help(
+            "the refit's learning-rate schedule: 'own' warms up and decays over the refit's own epochs; "
+            "'selection' follows the selection run's schedule (over --epochs) and stops where dev's best "
+            "checkpoint was, so the refit retraces the trajectory dev scored"
         ),
     )
     # --- checkpoints and logs -----------------------------------------------------------------
@@ -257,6 +273,18 @@ class TrainingConfig:
             raise TrainingConfigError(
                 "--refit trains again on all of --train, so its dev must be carved from --train: leave out "
                 "--dev and keep --dev-fraction above 0"
+            )
+        if self.refit_schedule not in ("own", "selection"):
+            raise TrainingConfigError(
+                f"--refit-schedule must be 'own' or 'selection', got {self.refit_schedule!r}"
+            )
+        if self.refit_schedule != "own" and not self.refit:
+            raise TrainingConfigError(f"--refit-schedule {self.refit_schedule} shapes a refit: add --refit")
+        unit, length = ("--max-steps", self.max_steps) if self.max_steps else ("--epochs", self.epochs)
+        if self.schedule_length is not None and self.schedule_length < length:
+            raise TrainingConfigError(
+                f"--schedule-length {self.schedule_length} is shorter than the run ({unit} {length}): the "
+                "schedule would end, at a learning rate of 0, before training does"
             )
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise TrainingConfigError(f"--ema-decay must be in (0, 1) or 'none', got {self.ema_decay}")

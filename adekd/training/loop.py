@@ -182,6 +182,13 @@ def _optimizer(model: torch.nn.Module, config: TrainingConfig, device: torch.dev
     )
 
 
+def _schedule_steps(config: TrainingConfig, steps_per_epoch: int) -> int:
+    """Optimizer steps the warm-up and linear decay are laid out over: the run's own, unless
+    ``--schedule-length`` (in the run's unit) lays them out longer than training goes."""
+    length = config.schedule_length or config.max_steps or config.epochs
+    return length if config.max_steps else steps_per_epoch * length
+
+
 def _linear_schedule(
     optimizer: torch.optim.Optimizer, warmup: int, total: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
@@ -367,11 +374,12 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
 
     steps_per_epoch = math.ceil(len(train_loader) / config.gradient_accumulation_steps)
     total_steps = config.max_steps or steps_per_epoch * config.epochs
-    warmup_steps = math.floor(total_steps * config.warmup_ratio)
+    schedule_steps = _schedule_steps(config, steps_per_epoch)
+    warmup_steps = math.floor(schedule_steps * config.warmup_ratio)
     # Accelerate steps a prepared scheduler once per process for every optimizer step.
     scheduler = accelerator.prepare(
         _linear_schedule(
-            optimizer, warmup_steps * accelerator.num_processes, total_steps * accelerator.num_processes
+            optimizer, warmup_steps * accelerator.num_processes, schedule_steps * accelerator.num_processes
         )
     )
     state = TrainerState()

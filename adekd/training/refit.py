@@ -5,8 +5,13 @@ refit gives them back, as scikit-learn's ``refit`` does, and as published ADE sy
 whole folds: the selection run, with dev held out, picks the epoch count by dev F1 (and, with
 ``--tune-thresholds``, the thresholds); a second run from the same start and seed then trains on
 train and dev together for that many epochs, with nothing left to select on, keeps its last
-weights and takes the selection's thresholds. Its learning-rate schedule spans its own steps.
-Only the refit student is scored on ``--test``.
+weights and takes the selection's thresholds. Only the refit student is scored on ``--test``.
+
+The refit's learning-rate schedule is a choice (``--refit-schedule``). With ``own`` it warms up and
+decays to zero over the refit's own, shorter run, so the weights dev chose (taken partway along a
+schedule laid out for ``--epochs``, at a learning rate still well above zero) are not retraced.
+With ``selection`` the refit lays the schedule out for ``--epochs`` as its selection did and stops
+at the selected epoch, at the same point of the schedule.
 
 ``OUTPUT`` ends as the refit student, with the ``training_config.json`` of the whole command (the
 refit run's own is in its checkpoints); ``OUTPUT/selection`` holds the selection run, whose dev
@@ -36,6 +41,7 @@ def selection_config(config: TrainingConfig) -> TrainingConfig:
     return dataclasses.replace(
         config,
         refit=False,
+        refit_schedule="own",
         test=None,
         test_split=None,
         output_dir=os.path.join(config.output_dir, SELECTION_DIR),
@@ -47,22 +53,28 @@ def refit_config(config: TrainingConfig, selection: dict[str, Any]) -> TrainingC
     from the Hub commit of ``--encoder`` or ``--init`` the selection loaded.
 
     ``selection`` is the selection run's ``metrics.json``. Without ``--max-steps`` the epoch count
-    carries over; with it, the step count grows with the data (dev joins train).
+    carries over; with it, the step count grows with the data (dev joins train), and so does the
+    schedule's length with ``--refit-schedule selection``.
     """
     best = selection["best"]
     changes: dict[str, Any] = {
         "refit": False,
+        "refit_schedule": "own",
         "dev_fraction": 0.0,
         "early_stopping_patience": None,
         "tune_thresholds": False,
     }
     if selection.get("base_commit"):  # from the same start: the commit the selection loaded
         changes["model_revision"] = selection["base_commit"]
+    planned = config.schedule_length or config.max_steps or config.epochs  # the selection's schedule
     if config.max_steps is None:
         changes["epochs"] = best["epoch"]
     else:
         held_in = selection["train"]["num_records"]
-        changes["max_steps"] = math.ceil(best["step"] * (held_in + selection["dev"]["num_records"]) / held_in)
+        growth = (held_in + selection["dev"]["num_records"]) / held_in
+        changes["max_steps"] = math.ceil(best["step"] * growth)
+        planned = math.ceil(planned * growth)
+    changes["schedule_length"] = planned if config.refit_schedule == "selection" else None
     return dataclasses.replace(config, **changes)
 
 
