@@ -15,7 +15,9 @@ matters). The test split is never used to choose anything.
 The chosen run is then refit (:mod:`adekd.training.refit`, as ``adekd train --refit``): trained
 again from the same start on all of fold-0 train, dev included, for its best epoch count, keeping
 the last weights and the thresholds dev chose. The refit student is the one the table reports
-(decided before any refit was scored); the chosen run's own test score is shown next to it.
+(decided before any refit was scored); the chosen run's own test score is shown next to it. Its
+learning-rate schedule is ``--refit-schedule``'s (default ``selection``, as ``benchmarks/refit_schedule.py``
+chose on fold-0 train alone).
 
 Runs are resumable: rerunning the same command reuses finished runs and continues interrupted
 ones from their checkpoints. ``--reuse-recorded`` goes further for a run added to ``--runs`` after
@@ -161,20 +163,23 @@ def train_run(config) -> dict:
     return json.loads(finished.read_text()) if finished.is_file() else train(config)
 
 
+def refit_dir(args: argparse.Namespace, name: str) -> Path:
+    """Where run ``name`` is refit: a folder per schedule, so a refit on another keeps its own."""
+    suffix = "" if args.refit_schedule == "own" else f"-{args.refit_schedule}"
+    return args.work / f"{name}-refit{suffix}"
+
+
 def refit_run(args: argparse.Namespace, name: str, thresholds: dict) -> dict:
     """Refit the chosen run ``name`` on all of fold train (dev included), or read back a finished refit."""
     from adekd.training import TrainingConfig, train
     from adekd.training.refit import refit_config, selection_block
 
-    output = args.work / f"{name}-refit"
+    output = refit_dir(args, name)
     if (output / "metrics.json").is_file():
         return json.loads((output / "metrics.json").read_text())
     selection = json.loads((args.work / name / "metrics.json").read_text())
-    config = dataclasses.replace(
-        refit_config(TrainingConfig.load(args.work / name), selection),
-        output_dir=str(output),
-        resume=output.is_dir(),
-    )
+    run = dataclasses.replace(TrainingConfig.load(args.work / name), refit_schedule=args.refit_schedule)
+    config = dataclasses.replace(refit_config(run, selection), output_dir=str(output), resume=output.is_dir())
     # the thresholds this benchmark chose on dev (the runs trained without --tune-thresholds)
     chosen = selection_block(selection, str(args.work / name), str(output)) | {"thresholds": thresholds}
     return train(config, selection=chosen)
@@ -254,6 +259,11 @@ def _trained(entry: dict, report: dict) -> str:
     return f"{date[:10]}, {'fp32' if precision == 'no' else precision}"
 
 
+def _refit_schedule(chosen: dict) -> str:
+    """The refit's learning-rate schedule (refits recorded before there was a choice followed their own)."""
+    return chosen["refit"].get("schedule", "own")
+
+
 def pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
@@ -283,8 +293,11 @@ def markdown(report: dict) -> str:
         "(`adekd train --tune-thresholds`'s grid), and the run with the best thresholded dev strict pair "
         "F1 is chosen per system. The chosen run is then refit (`adekd train --refit`): trained "
         f"again from the same start on all of fold-{report['fold']} train, dev included, for its best epoch "
-        "count, keeping the last weights and the chosen thresholds. The refit students are the reported "
-        "ones (decided before any was scored). "
+        "count, keeping the last weights and the chosen thresholds; its learning rate follows the "
+        "schedule of the `refit schedule` column: `selection` is the selection run's (laid out for "
+        f"{report['epochs']} epochs, stopped at the chosen one), `own` decays to zero over the refit's "
+        "epochs (`--refit-schedule`; `selection` was chosen by `refit_schedule.md`, on fold-0 train "
+        "alone). The refit students are the reported ones (decided before any was scored). "
         f"Test: fold-{report['fold']} test, end to end (the student finds the drugs), with the chosen "
         "thresholds; the columns without thresholds and of the chosen run before its refit are shown for "
         "what each step adds, not used to choose anything. Systems: `drug_centric` (one encoder pass per "
@@ -294,11 +307,21 @@ def markdown(report: dict) -> str:
         "",
         "## Test (fold 0), refit students",
         "",
+        *(
+            [
+                "The refits differ in schedule: those recorded before the chosen one was run were read "
+                "back (`--reuse-recorded`), and their runs' folders, which a new refit starts from, are "
+                "gone. The columns before the refit compare the systems alike.",
+                "",
+            ]
+            if len({_refit_schedule(chosen) for chosen in report["chosen"].values()}) > 1
+            else []
+        ),
         "| system (chosen run) | lr (head lr) | epochs | thresholds drug / ADE | strict pair F1 "
         "| lenient pair F1 | strict / lenient without thresholds | strict / lenient before the refit "
         "| drug F1 strict / lenient | ADE F1 strict / lenient | multi-drug strict / lenient pair F1 "
-        "| trained |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| refit schedule | trained |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for system, chosen in report["chosen"].items():
         test, bare = chosen["test"]["all"], chosen["test_without_thresholds"]["all"]
@@ -316,6 +339,7 @@ def markdown(report: dict) -> str:
             f"{pct(test['drug_strict_f1'])} / {pct(test['drug_lenient_f1'])}",
             f"{pct(test['ade_strict_f1'])} / {pct(test['ade_lenient_f1'])}",
             f"{pct(multi['strict_f1'])} / {pct(multi['lenient_f1'])} ({multi['num_records']} sentences)",
+            _refit_schedule(chosen),
             _trained(chosen, report),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -378,13 +402,14 @@ def markdown(report: dict) -> str:
         "",
         "Refits (all of fold-0 train, no dev):",
         "",
-        "| refit of | train sentences | epochs | train minutes | train sentences/s | trained |",
-        "|---|---:|---:|---:|---:|---|",
+        "| refit of | train sentences | epochs | refit schedule | train minutes | train sentences/s "
+        "| trained |",
+        "|---|---:|---:|---|---:|---:|---|",
     ]
     for chosen in report["chosen"].values():
         refit = chosen["refit"]
         lines.append(
-            f"| {chosen['run']} | {refit['train_records']} | {refit['epochs']} "
+            f"| {chosen['run']} | {refit['train_records']} | {refit['epochs']} | {_refit_schedule(chosen)} "
             f"| {refit['train_seconds'] / 60:.1f} | {refit['train_sentences_per_second']} "
             f"| {_trained(chosen, report)} |"
         )
@@ -408,6 +433,13 @@ def main() -> None:
     parser.add_argument("--mixed-precision", default="bf16", choices=("no", "bf16"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument(
+        "--refit-schedule",
+        choices=("own", "selection"),
+        default="selection",
+        help="the refits' learning-rate schedule (adekd train --refit-schedule); selection is what "
+        "benchmarks/refit_schedule.py chose on fold-0 train alone",
+    )
     parser.add_argument(
         "--reuse-recorded",
         action="store_true",
@@ -483,6 +515,12 @@ def main() -> None:
         if name in reused and recorded["chosen"].get(system, {}).get("run") == name:
             chosen[system] = recorded["chosen"][system]
             print(f"{system}: chose {name} again, its recorded refit and test scores stand")
+            recorded_schedule = _refit_schedule(chosen[system])
+            if recorded_schedule != args.refit_schedule:  # its run's folder is gone: no refit here
+                print(
+                    f"{system}: its recorded refit followed --refit-schedule {recorded_schedule}; a refit "
+                    f"with {args.refit_schedule} needs {name} trained again without --reuse-recorded"
+                )
             continue
         if not (args.work / name).is_dir():
             parser.error(
@@ -490,7 +528,7 @@ def main() -> None:
                 "recorded results do not hold: train it again without --reuse-recorded"
             )
         refit = refit_run(args, name, run["thresholds"])
-        refit_folder = args.work / f"{name}-refit"
+        refit_folder = refit_dir(args, name)
         chosen[system] = {
             "run": name,
             "learning_rate": learning_rate,
@@ -502,6 +540,7 @@ def main() -> None:
             "refit": {
                 "train_records": refit["train"]["num_records"],
                 "epochs": refit["training"]["epochs_completed"],
+                "schedule": args.refit_schedule,
                 "train_seconds": refit["training"]["train_seconds"],
                 "train_sentences_per_second": refit["training"]["train_sentences_per_second"],
             },
@@ -523,7 +562,7 @@ def main() -> None:
     ):
         precisions = recorded["drug_centric_precisions"]
     elif "drug_centric" in chosen:
-        folder = args.work / f"{chosen['drug_centric']['run']}-refit"
+        folder = refit_dir(args, chosen["drug_centric"]["run"])
         for precision in ("bf16", "int8"):
             precisions[precision] = score_end_to_end(
                 folder, test, precision, thresholds=chosen["drug_centric"]["thresholds"]
@@ -535,6 +574,7 @@ def main() -> None:
         "command": f"python benchmarks/supervised.py --runs {args.runs} --epochs {args.epochs} "
         f"--patience {args.patience} --batch-size {args.batch_size} "
         f"--mixed-precision {args.mixed_precision} --threads {args.threads}"
+        + f" --refit-schedule {args.refit_schedule}"
         + (" --reuse-recorded" if args.reuse_recorded else ""),
         "date": now(),
         "machine": machine(),
@@ -546,6 +586,7 @@ def main() -> None:
         "patience": args.patience,
         "batch_size": args.batch_size,
         "mixed_precision": args.mixed_precision,
+        "refit_schedule": args.refit_schedule,
         "anchors_strict_relation_f1": ANCHORS,
         "chosen": chosen,
         "drug_centric_precisions": precisions,
