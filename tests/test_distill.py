@@ -375,3 +375,15 @@ def test_a_labeled_input_that_is_all_gold_says_so(tmp_path, corpus):
     )
     with pytest.raises(DistillError, match=r"no sentences to label \(every one is also a gold sentence\)"):
         distill(config)
+
+
+def test_a_student_stamped_before_later_training_settings_existed_is_still_up_to_date():
+    from adekd.distill.pipeline import STUDENT_FIELDS_ADDED_LATER, student_fingerprint_settings
+    from adekd.distill.stamps import fingerprint
+
+    student = TrainingConfig(encoder="minilm", epochs=3)
+    later = set(STUDENT_FIELDS_ADDED_LATER)
+    written_before = {name: value for name, value in dataclasses.asdict(student).items() if name not in later}
+    assert fingerprint(student_fingerprint_settings(student)) == fingerprint(written_before)
+    changed = dataclasses.replace(student, schedule_length=6)
+    assert student_fingerprint_settings(changed)["schedule_length"] == 6  # a setting in use is stamped

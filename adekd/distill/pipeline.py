@@ -38,6 +38,7 @@ from adekd.outputs import existing_entries, listed
 from adekd.records import Record, read_jsonl, write_jsonl
 from adekd.tasks import load_task
 from adekd.tasks.words import TaskWords
+from adekd.training.config import TrainingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,22 @@ class DistillResult:
 
     def table(self) -> str:
         return format_summary(self.summary)
+
+
+STUDENT_FIELDS_ADDED_LATER = ("schedule_length", "refit_schedule")
+"""Training settings added after distill runs were first stamped: left out of the train stage's
+fingerprint while at their default, so that a run stamped before they existed still skips a finished
+student, and resumes (rather than deletes) an interrupted one."""
+
+
+def student_fingerprint_settings(student: TrainingConfig) -> dict[str, Any]:
+    """The student's training settings the train stage's fingerprint covers."""
+    defaults = {field.name: field.default for field in dataclasses.fields(student)}
+    return {
+        name: value
+        for name, value in dataclasses.asdict(student).items()
+        if not (name in STUDENT_FIELDS_ADDED_LATER and value == defaults[name])
+    }
 
 
 @dataclass
@@ -148,7 +165,7 @@ def distill(config: DistillConfig | None = None, *, force: bool = False) -> Dist
         {"inputs": inputs_stamp["outputs"], "teacher": teacher_settings, "task": task},
         lambda resume: _label(config, root),
     )
-    student_settings = dataclasses.asdict(config.student) | {
+    student_settings = student_fingerprint_settings(config.student) | {
         "min_silver_records": config.min_silver_records,
         "task": task,
     }
