@@ -746,7 +746,7 @@ MODEL_TAGS = ["adekd"]
 HYPERPARAMETERS = (
     "epochs", "max_steps", "batch_size", "gradient_accumulation_steps", "learning_rate", "head_learning_rate",
     "weight_decay", "warmup_ratio", "max_grad_norm", "ema_decay", "max_length", "mixed_precision", "seed",
-    "early_stopping_patience", "metric_for_best_model", "dev_fraction",
+    "early_stopping_patience", "metric_for_best_model", "dev_fraction", "schedule_length",
 )  # fmt: skip
 LORA_HYPERPARAMETERS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
 
@@ -935,10 +935,11 @@ def model_card(
     best = metrics.get("best") or {}
     selected = (metrics.get("selection") or {}).get("best") or {}
     weights = "the moving average of the weights" if training.get("ema_decay") else "the weights"
-    refit_schedule = (
-        "the learning rate followed the selection's schedule and stopped where it had"
-        if training.get("refit_schedule") == "selection"
-        else "the learning rate decayed to zero over the refit's own epochs"
+    refit_schedule = (  # a refit run made through the library records only the schedule's length
+        "the learning rate followed the selection's schedule and stopped at the selected epoch, partway "
+        "along it"
+        if training.get("refit_schedule") == "selection" or training.get("schedule_length")
+        else "the learning rate decayed to zero over the refit's own run"
     )
     hyperparameters.update(
         {

@@ -178,8 +178,13 @@ def refit_run(args: argparse.Namespace, name: str, thresholds: dict) -> dict:
     if (output / "metrics.json").is_file():
         return json.loads((output / "metrics.json").read_text())
     selection = json.loads((args.work / name / "metrics.json").read_text())
-    run = dataclasses.replace(TrainingConfig.load(args.work / name), refit_schedule=args.refit_schedule)
-    config = dataclasses.replace(refit_config(run, selection), output_dir=str(output), resume=output.is_dir())
+    # the `adekd train --refit` command this run and its refit make up
+    command = dataclasses.replace(
+        TrainingConfig.load(args.work / name), refit=True, refit_schedule=args.refit_schedule
+    )
+    config = dataclasses.replace(
+        refit_config(command, selection), output_dir=str(output), resume=output.is_dir()
+    )
     # the thresholds this benchmark chose on dev (the runs trained without --tune-thresholds)
     chosen = selection_block(selection, str(args.work / name), str(output)) | {"thresholds": thresholds}
     return train(config, selection=chosen)
@@ -310,8 +315,8 @@ def markdown(report: dict) -> str:
         *(
             [
                 "The refits differ in schedule: those recorded before the chosen one was run were read "
-                "back (`--reuse-recorded`), and their runs' folders, which a new refit starts from, are "
-                "gone. The columns before the refit compare the systems alike.",
+                "back (`--reuse-recorded`), and their runs' folders, which a new refit reads, are gone. "
+                "The columns before the refit compare the systems alike.",
                 "",
             ]
             if len({_refit_schedule(chosen) for chosen in report["chosen"].values()}) > 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 
 import pytest
 
@@ -72,6 +73,10 @@ def test_bad_choice_is_refused_by_the_parser(capsys):
         ({"lora": True, "lora_target_modules": []}, "--lora needs"),
         ({"reencode_per_drug": True, "architecture": "pairwise"}, "--reencode-per-drug is a drug_centric"),
         ({"metric_for_best_model": "f1"}, "--metric-for-best-model 'f1' is not an ade_f1 value"),
+        ({"refit_schedule": "selection"}, "--refit-schedule selection shapes a refit: add --refit"),
+        ({"refit_schedule": "warm"}, "--refit-schedule must be 'own' or 'selection'"),
+        ({"epochs": 4, "schedule_length": 3}, r"--schedule-length 3 is shorter than the run \(--epochs 4\)"),
+        ({"max_steps": 9, "schedule_length": 8}, r"is shorter than the run \(--max-steps 9\)"),
     ],
 )
 def test_validate_names_the_flag(changes, message):
@@ -87,6 +92,15 @@ def test_json_round_trip(tmp_path):
     path = config.save(tmp_path)
     assert path.endswith(CONFIG_NAME)
     assert TrainingConfig.load(tmp_path) == config
+
+
+def test_a_config_saved_before_later_fields_existed_loads_with_their_defaults_and_resumes(tmp_path):
+    config = TrainingConfig(train="t.jsonl", output_dir="out", epochs=4)
+    older = {k: v for k, v in config.to_dict().items() if k not in ("schedule_length", "refit_schedule")}
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(older))
+    loaded = TrainingConfig.load(tmp_path)
+    assert (loaded.schedule_length, loaded.refit_schedule) == (None, "own")
+    check_resume_compatible(loaded, dataclasses.replace(config, resume=True), "out/checkpoints/step-00000010")
 
 
 def test_load_rejects_unknown_fields(tmp_path):

@@ -338,7 +338,7 @@ def test_a_run_stopped_partway_along_a_longer_schedule_retraces_its_learning_rat
         return [row["train/learning_rate"] for row in log if "train/learning_rate" in row]
 
     stopped = learning_rates(tmp_path / "cut", **cut)
-    assert len(stopped) == 5 if "epochs" in cut else 3  # 20 sentences, batches of 4: 5 steps an epoch
+    assert len(stopped) == (5 if "epochs" in cut else 3)  # 20 sentences, batches of 4: 5 steps an epoch
     assert stopped == learning_rates(tmp_path / "whole", **whole)[: len(stopped)]
     assert stopped[-1] > 0.4 * max(stopped)  # halfway along the schedule, not decayed to zero
     own = {name: value for name, value in cut.items() if name != "schedule_length"}

@@ -138,8 +138,8 @@ class TrainingConfig:
         default=None,
         metadata=_help(
             "length the learning-rate schedule is laid out for, in the run's unit (epochs, or steps with "
-            "--max-steps), when training stops before its end: a refit with --refit-schedule selection stops "
-            "partway along its selection's schedule (default: the run's own length)"
+            "--max-steps), when training stops before its end ('none' = the run's own length); with --refit "
+            "it shapes the selection run, and the refit follows --refit-schedule"
         ),
     )
     batch_size: int = field(default=32, metadata=_help("training sentences per batch and process"))
@@ -201,8 +201,9 @@ class TrainingConfig:
         default="own",
         metadata=_help(
             "the refit's learning-rate schedule: 'own' warms up and decays over the refit's own epochs; "
-            "'selection' follows the selection run's schedule (over --epochs) and stops where dev's best "
-            "checkpoint was, so the refit retraces the trajectory dev scored"
+            "'selection' follows the selection run's schedule (over --schedule-length or --epochs, or "
+            "--max-steps grown with the data) and stops where dev's best checkpoint was, so the refit "
+            "retraces the trajectory dev scored"
         ),
     )
     # --- checkpoints and logs -----------------------------------------------------------------

@@ -10,8 +10,9 @@ weights and takes the selection's thresholds. Only the refit student is scored o
 The refit's learning-rate schedule is a choice (``--refit-schedule``). With ``own`` it warms up and
 decays to zero over the refit's own, shorter run, so the weights dev chose (taken partway along a
 schedule laid out for ``--epochs``, at a learning rate still well above zero) are not retraced.
-With ``selection`` the refit lays the schedule out for ``--epochs`` as its selection did and stops
-at the selected epoch, at the same point of the schedule.
+With ``selection`` the refit lays the schedule out as its selection did (for ``--schedule-length``
+or ``--epochs``; with ``--max-steps``, for its step count grown with the data) and stops at the
+selected epoch (step), at the same point of the schedule.
 
 ``OUTPUT`` ends as the refit student, with the ``training_config.json`` of the whole command (the
 refit run's own is in its checkpoints); ``OUTPUT/selection`` holds the selection run, whose dev
@@ -28,7 +29,7 @@ import math
 import os
 from typing import Any
 
-from adekd.training.config import TrainingConfig
+from adekd.training.config import TrainingConfig, TrainingConfigError
 from adekd.training.metrics_file import METRICS_NAME
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,23 @@ def check_before_selection(config: TrainingConfig) -> None:
         load_training_records(config.test, config.test_split, config.on_invalid, "test", config.task)
 
 
+def check_refit_schedule_unchanged(refit: TrainingConfig, schedule: str) -> None:
+    """A refit cut short resumes only on the schedule it started with; the refusal names the flag the
+    user gave, ``--refit-schedule``, not the ``--schedule-length`` it set in the refit run's config."""
+    from adekd.training.checkpoints import list_checkpoints
+
+    checkpoints = list_checkpoints(refit.output_dir) if refit.resume else []
+    if not checkpoints:
+        return
+    started = TrainingConfig.load(checkpoints[-1]).schedule_length
+    if (started is None) != (refit.schedule_length is None):
+        was = "own" if started is None else "selection"
+        raise TrainingConfigError(
+            f"--resume: the refit in {refit.output_dir} started with --refit-schedule {was}, now {schedule}; "
+            f"resume with --refit-schedule {was}, or start afresh in another --output"
+        )
+
+
 def train_and_refit(config: TrainingConfig) -> dict[str, Any]:
     """Run the selection, then the refit into ``config.output_dir``; returns the refit's ``metrics.json``.
 
@@ -129,6 +147,7 @@ def train_and_refit(config: TrainingConfig) -> dict[str, Any]:
         config.train,
         f"{refit.max_steps} steps" if refit.max_steps else f"{refit.epochs} epochs",
     )
+    check_refit_schedule_unchanged(refit, config.refit_schedule)
     result = train(refit, selection=selection_block(selection, selection_run.output_dir, config.output_dir))
     if PartialState().is_main_process:
         config.save(config.output_dir)  # the command that repeats both runs
