@@ -329,6 +329,10 @@ class TrainingConfig:
                 raise TrainingConfigError(f"--task: {err}") from None
         return self
 
+    def planned_schedule_length(self) -> int:
+        """The learning-rate schedule's length in the run's unit (epochs, or steps with --max-steps)."""
+        return self.schedule_length or self.max_steps or self.epochs
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -185,7 +185,7 @@ def _optimizer(model: torch.nn.Module, config: TrainingConfig, device: torch.dev
 def _schedule_steps(config: TrainingConfig, steps_per_epoch: int) -> int:
     """Optimizer steps the warm-up and linear decay are laid out over: the run's own, unless
     ``--schedule-length`` (in the run's unit) lays them out longer than training goes."""
-    length = config.schedule_length or config.max_steps or config.epochs
+    length = config.planned_schedule_length()
     return length if config.max_steps else steps_per_epoch * length
 
 

@@ -67,7 +67,7 @@ def refit_config(config: TrainingConfig, selection: dict[str, Any]) -> TrainingC
     }
     if selection.get("base_commit"):  # from the same start: the commit the selection loaded
         changes["model_revision"] = selection["base_commit"]
-    planned = config.schedule_length or config.max_steps or config.epochs  # the selection's schedule
+    planned = config.planned_schedule_length()  # the selection's schedule
     if config.max_steps is None:
         changes["epochs"] = best["epoch"]
     else:
