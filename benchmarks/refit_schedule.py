@@ -48,6 +48,16 @@ def outer_split(args: argparse.Namespace) -> tuple[Path, Path, list[dict]]:
     return train_file, held_out_file, held_out
 
 
+def run_dir(args: argparse.Namespace, seed: int, schedule: str) -> Path:
+    """The ``adekd train --refit`` output of one draw and schedule (its selection run in ``selection/``)."""
+    return args.work / f"seed{seed}" / schedule
+
+
+def refit_label(schedule: str) -> str:
+    """The row name of the student refit with ``schedule``."""
+    return f"refit, `--refit-schedule {schedule}`"
+
+
 def refit_with(
     args: argparse.Namespace, seed: int, schedule: str, train_file: Path, held_out_file: Path
 ) -> dict:
@@ -55,11 +65,11 @@ def refit_with(
     ``selection`` refit starts from the ``own`` command's selection run (copied), so both refit one run."""
     from adekd.training import TrainingConfig, train
 
-    output = args.work / f"seed{seed}" / schedule
+    output = run_dir(args, seed, schedule)
     if (output / "metrics.json").is_file():
         return json.loads((output / "metrics.json").read_text())
     if schedule != SCHEDULES[0] and not output.exists():
-        shutil.copytree(output.parent / SCHEDULES[0] / "selection", output / "selection")
+        shutil.copytree(run_dir(args, seed, SCHEDULES[0]) / "selection", output / "selection")
     config = TrainingConfig(
         train=str(train_file),
         test=str(held_out_file),
@@ -84,7 +94,7 @@ def refit_with(
 def draw(args: argparse.Namespace, seed: int, train_file: Path, held_out_file: Path, held_out: list) -> dict:
     """One selection run (``seed``) and its two refits, each scored on the held-out tenth."""
     refits = {schedule: refit_with(args, seed, schedule, train_file, held_out_file) for schedule in SCHEDULES}
-    selection_dir = args.work / f"seed{seed}" / SCHEDULES[0] / "selection"
+    selection_dir = run_dir(args, seed, SCHEDULES[0]) / "selection"
     selection = json.loads((selection_dir / "metrics.json").read_text())
     thresholds = selection["thresholds"]
     peak = args.learning_rate
@@ -97,8 +107,8 @@ def draw(args: argparse.Namespace, seed: int, train_file: Path, held_out_file: P
         }
     }
     for schedule, metrics in refits.items():
-        folder = args.work / f"seed{seed}" / schedule
-        students[f"refit, `--refit-schedule {schedule}`"] = {
+        folder = run_dir(args, seed, schedule)
+        students[refit_label(schedule)] = {
             "train_records": metrics["train"]["num_records"],
             "epochs": metrics["training"]["epochs_completed"],
             "last_learning_rate_of_peak": last_learning_rate(folder) / peak,
@@ -207,8 +217,7 @@ def main() -> None:
     draws = [draw(args, seed, train_file, held_out_file, held_out) for seed in args.seeds]
     first = draws[0]["students"]
     strict = {
-        schedule: first[f"refit, `--refit-schedule {schedule}`"]["held_out"]["all"]["strict_f1"]
-        for schedule in SCHEDULES
+        schedule: first[refit_label(schedule)]["held_out"]["all"]["strict_f1"] for schedule in SCHEDULES
     }
     report = {
         "command": "python benchmarks/refit_schedule.py "
