@@ -62,14 +62,16 @@ def refit_with(
     args: argparse.Namespace, seed: int, schedule: str, train_file: Path, held_out_file: Path
 ) -> dict:
     """``adekd train --refit`` on the outer train with ``schedule``, or its finished run read back; the
-    ``selection`` refit starts from the ``own`` command's selection run (copied), so both refit one run."""
+    ``selection`` refit starts from the ``own`` command's selection run (copied) where there is one, so
+    both refit one run."""
     from adekd.training import TrainingConfig, train
 
     output = run_dir(args, seed, schedule)
     if (output / "metrics.json").is_file():
         return json.loads((output / "metrics.json").read_text())
-    if schedule != SCHEDULES[0] and not output.exists():
-        shutil.copytree(run_dir(args, seed, SCHEDULES[0]) / "selection", output / "selection")
+    own_selection = run_dir(args, seed, SCHEDULES[0]) / "selection"
+    if schedule != SCHEDULES[0] and not output.exists() and own_selection.is_dir():
+        shutil.copytree(own_selection, output / "selection")
     config = TrainingConfig(
         train=str(train_file),
         test=str(held_out_file),
