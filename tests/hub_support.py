@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import httpx2
 from huggingface_hub.utils import _http
@@ -150,16 +151,22 @@ def install_fake_hub(monkeypatch, tmp_path: Path) -> Iterator[FakeHub]:
 
 
 class ServingHub:
-    """Serves model repositories for downloads (``from_pretrained``, ``pipeline``) and records every request.
+    """Serves a model or dataset repository for downloads (``from_pretrained``, ``pipeline``,
+    ``load_dataset``) and records every request.
 
     ``commits`` maps a commit hash to the folder holding that commit's files; ``refs`` maps a branch or
     tag of each repository to a commit. Answers as the Hub does: ``repo_info`` at a revision (main when
-    none is named) gives its commit, ``resolve`` gives a file with its commit and etag, an unknown
-    revision or file is a 404 with the Hub's error code.
+    none is named) gives its commit, ``tree`` and ``paths-info`` list a commit's files (as
+    ``load_dataset`` asks), ``resolve`` gives a file with its commit and etag, an unknown revision or
+    file is a 404 with the Hub's error code.
     """
 
-    def __init__(self, repo_id: str, commits: dict[str, Path], refs: dict[str, str]) -> None:
+    def __init__(
+        self, repo_id: str, commits: dict[str, Path], refs: dict[str, str], repo_type: str = "model"
+    ) -> None:
         self.repo_id, self.commits, self.refs = repo_id, commits, dict(refs)
+        self.info_path = f"/api/{repo_type}s/{repo_id}"
+        self.resolve_path = f"/{'' if repo_type == 'model' else f'{repo_type}s/'}{repo_id}/resolve/"
         self.requests: list[httpx2.Request] = []
 
     def commit(self, revision: str) -> str | None:
@@ -167,8 +174,7 @@ class ServingHub:
 
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
         self.requests.append(request)
-        path = request.url.path
-        info = f"/api/models/{self.repo_id}"
+        path, info = request.url.path, self.info_path
         if path == info or path.startswith(f"{info}/revision/"):  # no revision: main
             commit = self.commit(path.removeprefix(f"{info}/revision/") if path != info else "main")
             if commit is None:
@@ -177,9 +183,21 @@ class ServingHub:
                 )
             files = [{"rfilename": f.name} for f in sorted(self.commits[commit].iterdir())]
             return httpx2.Response(200, json={"id": self.repo_id, "sha": commit, "siblings": files})
-        resolve = f"/{self.repo_id}/resolve/"
-        if path.startswith(resolve):
-            revision, _, name = path.removeprefix(resolve).partition("/")
+        if path.startswith((f"{info}/tree/", f"{info}/paths-info/")):
+            action, revision, folder = (path.removeprefix(f"{info}/").split("/", 2) + [""])[:3]
+            commit = self.commit(revision)
+            if commit is None:
+                return httpx2.Response(404, headers={"X-Error-Code": "RevisionNotFound"})
+            if action == "tree":
+                if not (self.commits[commit] / folder).is_dir():
+                    return httpx2.Response(404, headers={"X-Error-Code": "EntryNotFound"})
+                recursive = request.url.params.get("recursive", "").lower() == "true"
+                return httpx2.Response(200, json=self._listing(commit, folder, recursive))
+            asked = parse_qs(request.content.decode()).get("paths", [])
+            found = [name for name in asked if (self.commits[commit] / name).exists()]
+            return httpx2.Response(200, json=[self._entry(commit, name) for name in found])
+        if path.startswith(self.resolve_path):
+            revision, _, name = path.removeprefix(self.resolve_path).partition("/")
             commit = self.commit(revision)
             if commit is None:
                 return httpx2.Response(404, headers={"X-Error-Code": "RevisionNotFound"})
@@ -197,9 +215,23 @@ class ServingHub:
             return httpx2.Response(200, headers=headers, content=b"" if request.method == "HEAD" else body)
         return httpx2.Response(404, json={"error": f"unexpected {request.method} {path}"})
 
+    def _entry(self, commit: str, name: str) -> dict:
+        """A ``tree`` / ``paths-info`` entry: a file with its git blob id and size, or a folder."""
+        path = self.commits[commit] / name
+        if path.is_dir():
+            return {"type": "directory", "path": name, "oid": "0" * 40}
+        body = path.read_bytes()
+        blob = hashlib.sha1(b"blob %d\0" % len(body) + body).hexdigest()
+        return {"type": "file", "path": name, "oid": blob, "size": len(body)}
+
+    def _listing(self, commit: str, folder: str, recursive: bool) -> list[dict]:
+        root = self.commits[commit]
+        found = (root / folder).rglob("*") if recursive else (root / folder).iterdir()
+        return [self._entry(commit, path.relative_to(root).as_posix()) for path in sorted(found)]
+
     def fetched_revisions(self) -> set[str]:
         """The revisions file URLs named, as they were sent (a branch, a tag or a commit)."""
-        resolve = f"/{self.repo_id}/resolve/"
+        resolve = self.resolve_path
         paths = [r.url.path for r in self.requests]
         return {path.removeprefix(resolve).split("/")[0] for path in paths if path.startswith(resolve)}
 

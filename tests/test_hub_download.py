@@ -115,13 +115,13 @@ class MovingHub(ServingHub):
     """Moves ``ref`` to the MAIN commit once a run has asked where it points: a push landing while a
     run starts."""
 
-    def __init__(self, *args, ref: str) -> None:
-        super().__init__(*args)
+    def __init__(self, *args, ref: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self.ref = ref
 
     def __call__(self, request):
         response = super().__call__(request)
-        asked = f"/api/models/{self.repo_id}" + ("" if self.ref == "main" else f"/revision/{self.ref}")
+        asked = self.info_path + ("" if self.ref == "main" else f"/revision/{self.ref}")
         if request.url.path == asked:
             self.refs[self.ref] = MAIN
         return response

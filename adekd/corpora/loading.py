@@ -208,18 +208,21 @@ def _load_dataset_folder(path: Path, split: str | None) -> datasets.Dataset:
     return _pick_split(data, split, os.fspath(path))
 
 
-def _load_hub(dataset_id: str, split: str | None, name: str | None) -> list[Record]:
+def _load_hub(dataset_id: str, split: str | None, name: str | None, revision: str | None) -> list[Record]:
     try:
         if dataset_id == ADE_CORPUS_V2_ID and name is None:
-            relations = datasets.load_dataset(dataset_id, ADE_CORPUS_V2_RELATIONS, split=split or "train")
+            relations = datasets.load_dataset(
+                dataset_id, ADE_CORPUS_V2_RELATIONS, split=split or "train", revision=revision
+            )
             classification = datasets.load_dataset(
-                dataset_id, ADE_CORPUS_V2_CLASSIFICATION, split=split or "train"
+                dataset_id, ADE_CORPUS_V2_CLASSIFICATION, split=split or "train", revision=revision
             )
             return ade_corpus_v2_to_records(relations, classification)
-        data = datasets.load_dataset(dataset_id, name)
+        data = datasets.load_dataset(dataset_id, name, revision=revision)
     except Exception as err:  # network, auth and missing-repo errors all end here; the message says which
+        at = f" at revision {revision!r}" if revision else ""
         raise CorpusError(
-            f"could not load {dataset_id!r} from the Hugging Face Hub ({type(err).__name__}: {err}). "
+            f"could not load {dataset_id!r}{at} from the Hugging Face Hub ({type(err).__name__}: {err}). "
             "Offline, pass a local path instead: the raw ADE corpus folder, a SpERT split JSON, a records "
             "JSONL or a saved dataset folder (HF_HUB_OFFLINE=1 makes this fail at once instead of retrying)"
         ) from err
@@ -245,6 +248,7 @@ def load_records(
     on_error: Literal["raise", "skip"] = "raise",
     *,
     name: str | None = None,
+    revision: str | None = None,
     report: ValidationReport | None = None,
     task: str | os.PathLike | TaskSpec | None = None,
 ) -> list[Record]:
@@ -255,7 +259,8 @@ def load_records(
     or ``ades``; lines without them are negatives) or a JSONL of ``{"text"}`` lines (unlabeled); a
     plain text file, one text per line (unlabeled); a ``save_to_disk`` folder, a folder of data files
     with a card, or a ``.parquet``/``.csv`` file; or a Hub dataset id (``name`` picks its config;
-    ``ade-benchmark-corpus/ade_corpus_v2`` is converted).
+    ``ade-benchmark-corpus/ade_corpus_v2`` is converted; ``revision`` is the branch, tag or commit
+    to read it at, default main).
     ``split`` picks a split of a dataset with several. ``on_error="skip"`` drops invalid records (a
     SpERT item that cannot be converted is one) and counts them in ``report``; malformed corpus
     files, and folders that are no dataset (a model, a labeling run without records), still raise
@@ -268,6 +273,8 @@ def load_records(
     path = Path(source)
     if split is not None and kind not in ("dataset", "hub"):
         raise CorpusError(f"{os.fspath(source)}: split={split!r} only applies to dataset folders and Hub ids")
+    if revision is not None and kind != "hub":
+        raise CorpusError(f"{os.fspath(source)}: revision={revision!r} only applies to Hub dataset ids")
     report = report if report is not None else ValidationReport()
     if kind == "records_jsonl":
         return read_jsonl(path, on_error=on_error, report=report)
@@ -286,7 +293,7 @@ def load_records(
         except ValueError as err:
             raise CorpusError(str(err)) from None
     else:
-        records = _load_hub(os.fspath(source), split, name)
+        records = _load_hub(os.fspath(source), split, name, revision)
     try:
         records = list(validate_records(records, on_error=on_error, report=report))
     except RecordError as err:

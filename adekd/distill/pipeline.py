@@ -75,7 +75,9 @@ class DistillResult:
         return format_summary(self.summary)
 
 
-STUDENT_FIELDS_ADDED_LATER = ("schedule_length", "refit_schedule")
+STUDENT_FIELDS_ADDED_LATER = (
+    "schedule_length", "refit_schedule", "train_revision", "dev_revision", "test_revision"
+)  # fmt: skip
 """Training settings added after distill runs were first stamped: left out of the train stage's
 fingerprint while at their default, so that a run stamped before they existed still skips a finished
 student, and resumes (rather than deletes) an interrupted one."""

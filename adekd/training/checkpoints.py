@@ -69,6 +69,8 @@ class TrainerState:
     """Per flag (``--train``, ``--dev``, ``--test``), the fingerprint of the records the run read."""
     base_commit: str | None = None
     """The Hub commit ``--encoder`` or ``--init`` was loaded at: a resume loads the same one."""
+    data_commits: dict[str, str] = field(default_factory=dict)
+    """Per flag naming a Hub dataset id, the commit it was read at: a resume reads the same one."""
 
     def state_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -222,11 +224,12 @@ def refuse_to_overwrite(config: TrainingConfig, own: Collection[str] = (), resta
     )
 
 
-def checkpoint_base_commit(checkpoint: str) -> str | None:
-    """The Hub commit the run that wrote ``checkpoint`` loaded its base model at (None for a local
-    one, or a checkpoint of an adekd version that did not record it)."""
+def saved_trainer_state(checkpoint: str) -> dict[str, Any]:
+    """The :class:`TrainerState` ``checkpoint`` saved, read before Accelerate restores it: what the run
+    loaded (its Hub commits) decides what the resume loads. Checkpoints of adekd versions before a
+    field was added lack its key."""
     with open(os.path.join(checkpoint, TRAINER_STATE_NAME), encoding="utf-8") as handle:
-        return json.load(handle).get("base_commit")
+        return json.load(handle)
 
 
 def checkpoint_processes(checkpoint: str) -> int:

@@ -29,6 +29,9 @@ SELECTION_METRICS = frozenset(
 )
 """``ade_f1`` values that can pick the best checkpoint (pairs have no prefix)."""
 
+DATA_ROLES = ("train", "dev", "test")
+"""The data flags: each names its source, and has its own ``-split`` and ``-revision``."""
+
 RESUME_FREE_FIELDS = frozenset({"resume", "output_dir", "num_workers", "logging_steps"})
 """Fields a resumed run may change: they decide where and how it runs, not what it computes."""
 
@@ -73,6 +76,19 @@ class TrainingConfig:
     )
     dev_split: str | None = field(default=None, metadata=_help("split of --dev (like --train-split)"))
     test_split: str | None = field(default=None, metadata=_help("split of --test (like --train-split)"))
+    train_revision: str | None = field(
+        default=None,
+        metadata=_help(
+            "branch, tag or commit of a Hub dataset id given as --train (default: main); metrics.json "
+            "records the commit read, and a resume or refit reads that commit again"
+        ),
+    )
+    dev_revision: str | None = field(
+        default=None, metadata=_help("revision of --dev (like --train-revision)")
+    )
+    test_revision: str | None = field(
+        default=None, metadata=_help("revision of --test (like --train-revision)")
+    )
     dev_fraction: float = field(
         default=0.1,
         metadata=_help(
@@ -228,6 +244,23 @@ class TrainingConfig:
         metadata=_help("encoder modules that get adapters (names or suffixes, e.g. query value)"),
     )
 
+    def _check_data_revision(self, role: str) -> None:
+        """A revision of a local file or folder would be ignored, and the run would not read the version
+        it names: refuse it, as ``--model-revision`` is refused for a local model."""
+        from adekd.modeling.pipeline_adekd import check_revision
+
+        revision, source = getattr(self, f"{role}_revision"), getattr(self, role)
+        if revision is None:
+            return
+        if source is None:
+            raise TrainingConfigError(
+                f"--{role}-revision {revision} names a revision of --{role}: give --{role}"
+            )
+        try:
+            check_revision(source, revision)
+        except ValueError as err:  # "revision 'v1' applies to a Hub id; FILE is a local path"
+            raise TrainingConfigError(f"--{role}-revision: {err}") from None
+
     def validate(self) -> TrainingConfig:
         """Raise :class:`TrainingConfigError` naming the flag when a value cannot work."""
         if not self.train:
@@ -246,6 +279,8 @@ class TrainingConfig:
                 check_revision(self.init or resolve_encoder(self.encoder), self.model_revision)
             except ValueError as err:  # "revision 'v1' applies to a Hub id; DIR is a local path"
                 raise TrainingConfigError(f"--model-revision: {err}") from None
+        for role in DATA_ROLES:
+            self._check_data_revision(role)
         positive = {
             "epochs": self.epochs,
             "batch_size": self.batch_size,

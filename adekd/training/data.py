@@ -11,6 +11,7 @@ import hashlib
 import logging
 import math
 import random
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from adekd.records import Record, ValidationReport, short_hash
 logger = logging.getLogger(__name__)
 
 SHOWN_ERRORS = 5
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 class TrainingDataError(ValueError):
@@ -33,6 +35,8 @@ class LoadedData:
     split: str | None
     records: list[Record]
     num_invalid: int = 0
+    commit: str | None = None
+    """The Hub commit a dataset id was read at (``None`` for local data, or when the Hub could not say)."""
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -47,6 +51,7 @@ def load_training_records(
     on_invalid: str = "stop",
     role: str = "train",
     task: str | None = None,
+    revision: str | None = None,
 ) -> LoadedData:
     """Read labeled records from any source :func:`adekd.corpora.load_records` knows, checking every span.
 
@@ -54,14 +59,17 @@ def load_training_records(
     (chemical-disease) makes it labeled records, otherwise it is unlabeled text and stops the run.
     With ``on_invalid="stop"`` any invalid record stops the run; with ``"skip"`` invalid records
     are dropped. Both report how many and the first ones. Data without a single drug (unlabeled
-    text) and empty data always stop: training on them is never what the user meant.
+    text) and empty data always stop: training on them is never what the user meant. ``revision``
+    (a Hub dataset id's branch, tag or commit) is recorded as the data's ``commit`` when it is one.
     """
     from adekd.corpora import load_records
 
     flag = f"--{role}"
     report = ValidationReport()
     try:
-        records = load_records(source, split=split, on_error="skip", report=report, task=task)
+        records = load_records(
+            source, split=split, revision=revision, on_error="skip", report=report, task=task
+        )
     except (OSError, ValueError) as err:
         hint = f" (choose one with {flag}-split)" if "splits" in str(err) else ""
         raise TrainingDataError(f"{flag} {source}: cannot read the data: {err}{hint}") from None
@@ -90,7 +98,8 @@ def load_training_records(
             f"{flag} {source}: {len(repeated)} record ids occur more than once "
             f"(first: {', '.join(repeated[:SHOWN_ERRORS])}); ids must be unique"
         )
-    return LoadedData(source=source, split=split, records=records, num_invalid=report.skipped)
+    commit = revision if revision is not None and _COMMIT.fullmatch(revision) else None
+    return LoadedData(source=source, split=split, records=records, num_invalid=report.skipped, commit=commit)
 
 
 def _split_key(seed: int, record_id: str) -> str:

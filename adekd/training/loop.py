@@ -36,17 +36,17 @@ from adekd.training.checkpoints import (
     TrainerState,
     check_resume_processes,
     check_same_data,
-    checkpoint_base_commit,
     checkpoint_dir,
     find_resume_checkpoint,
     finished_run,
     refuse_to_overwrite,
     rotate_checkpoints,
+    saved_trainer_state,
 )
-from adekd.training.config import TrainingConfig, TrainingConfigError
+from adekd.training.config import DATA_ROLES, TrainingConfig, TrainingConfigError
 from adekd.training.data import LengthGroupedBatchSampler, LoadedData, carve_dev_split, load_training_records
 from adekd.training.lora import ADAPTER_DIR, ParameterCount, apply_lora, count_parameters, merge_for_saving
-from adekd.training.metrics_file import finished_fingerprints, write_metrics
+from adekd.training.metrics_file import finished_commits, finished_fingerprints, write_metrics
 from adekd.training.refit import SELECTION_DIR
 from adekd.training.thresholds import ThresholdChoice, tune_thresholds
 from adekd.training.trackers import TRACKER_RUN_NAME, make_trackers
@@ -82,13 +82,22 @@ class RunData:
         return f"{flag} {loaded.source}" if loaded else f"{flag} (not given now)"
 
 
-def load_run_data(config: TrainingConfig) -> RunData:
-    """Read and check train/dev/test; carve dev from train when no dev source is given (and asked to)."""
-    train_data = load_training_records(
-        config.train, config.train_split, config.on_invalid, "train", config.task
-    )
+def load_run_data(config: TrainingConfig, commits: dict[str, str] | None = None) -> RunData:
+    """Read and check train/dev/test; carve dev from train when no dev source is given (and asked to).
+
+    ``commits`` (per flag) pins a Hub dataset id to the commit a run resolved (:func:`_data_commits`);
+    one without a commit is read at its ``--*-revision``.
+    """
+    commits = commits or {}
+
+    def load(role: str, source: str) -> LoadedData:
+        revision = commits.get(f"--{role}", getattr(config, f"{role}_revision"))
+        split = getattr(config, f"{role}_split")
+        return load_training_records(source, split, config.on_invalid, role, config.task, revision)
+
+    train_data = load("train", config.train)
     if config.dev:
-        dev_data = load_training_records(config.dev, config.dev_split, config.on_invalid, "dev", config.task)
+        dev_data = load("dev", config.dev)
         overlap = {r["id"] for r in train_data.records} & {r["id"] for r in dev_data.records}
         if overlap:
             logger.warning(
@@ -100,19 +109,18 @@ def load_run_data(config: TrainingConfig) -> RunData:
         dev_data, dev_carved = None, False
     else:
         train_records, dev_records = carve_dev_split(train_data.records, config.dev_fraction, config.seed)
-        dev_data = LoadedData(source=config.train, split=config.train_split, records=dev_records)
+        dev_data = LoadedData(
+            source=config.train, split=config.train_split, records=dev_records, commit=train_data.commit
+        )
         train_data = LoadedData(
             source=config.train,
             split=config.train_split,
             records=train_records,
             num_invalid=train_data.num_invalid,
+            commit=train_data.commit,
         )
         dev_carved = True
-    test_data = (
-        load_training_records(config.test, config.test_split, config.on_invalid, "test", config.task)
-        if config.test
-        else None
-    )
+    test_data = load("test", config.test) if config.test else None
     return RunData(train=train_data, dev=dev_data, test=test_data, dev_carved=dev_carved)
 
 
@@ -121,10 +129,41 @@ def _base_commit(config: TrainingConfig, resume_from: str | None, accelerator: A
     the one it trained with, even if the revision moved since), else the one the main process resolves
     now, shared with every process (a push landing between two resolutions would otherwise start
     them from different weights)."""
-    saved = checkpoint_base_commit(resume_from) if resume_from else None
+    saved = saved_trainer_state(resume_from).get("base_commit") if resume_from else None
     if saved:
         return saved
     return broadcast_object_list([student.base_commit(config) if accelerator.is_main_process else None])[0]
+
+
+def _data_commits(
+    config: TrainingConfig, resume_from: str | None, accelerator: Accelerator
+) -> dict[str, str]:
+    """Per data flag naming a Hub dataset id, the commit to read it at: a resumed run's own (a push since
+    would otherwise refuse the resume as other data), else the one its revision points to now, resolved
+    by the main process and shared (every process must read the same records)."""
+    saved = saved_trainer_state(resume_from).get("data_commits") if resume_from else None
+    if saved is not None:
+        return saved
+    return broadcast_object_list([_hub_data_commits(config) if accelerator.is_main_process else None])[0]
+
+
+def _hub_data_commits(config: TrainingConfig) -> dict[str, str]:
+    """Per data flag naming a Hub dataset id, the commit its ``--*-revision`` (default main) points to
+    now; a flag the Hub cannot answer for (offline) is left out and read at its revision."""
+    from adekd.corpora import CorpusError, detect_source
+    from adekd.hub import hub_commit
+
+    commits = {}
+    for role in DATA_ROLES:
+        source = getattr(config, role)
+        try:
+            is_hub = source is not None and detect_source(source) == "hub"
+        except CorpusError:  # no such file: reading it says so, with the flag
+            is_hub = False
+        commit = hub_commit(source, "dataset", getattr(config, f"{role}_revision")) if is_hub else None
+        if commit:
+            commits[f"--{role}"] = commit
+    return commits
 
 
 def _make_accelerator(config: TrainingConfig) -> Accelerator:
@@ -326,7 +365,7 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
             read = replace(config, dev_fraction=0.0) if config.refit else config
             check_same_data(
                 finished_fingerprints(finished),
-                load_run_data(read),
+                load_run_data(read, finished_commits(finished)),
                 f"{config.output_dir} holds a finished run of other data",
             )
             logger.info("%s holds a finished run; nothing to resume", config.output_dir)
@@ -346,7 +385,8 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
     if resume_from:
         check_resume_processes(resume_from, accelerator.num_processes, config.batch_size)
     set_seed(config.seed)
-    data = load_run_data(config)
+    data_commits = _data_commits(config, resume_from, accelerator)
+    data = load_run_data(config, data_commits)
     commit = _base_commit(config, resume_from, accelerator)
     model, tokenizer = student.build(config, commit)
     for flag, loaded in data.by_flag().items():
@@ -393,6 +433,7 @@ def train(config: TrainingConfig, selection: dict[str, Any] | None = None) -> di
         check_same_data(state.data_fingerprints, data, f"cannot resume from {resume_from}")
         logger.info("resumed from %s (step %d, epoch %d)", resume_from, state.global_step, state.epoch)
     state.data_fingerprints = data.fingerprints()
+    state.data_commits = data_commits
     state.base_commit = commit
     if accelerator.is_main_process:
         config.save(config.output_dir)

@@ -16,6 +16,9 @@ run is a ``--refit``)::
       "train": {"source": ".../ade_split_0_train.json", "name": "ade_split_0_train", "split": "train",
                 "num_records": 3469, "num_invalid_skipped": 0,
                 "records_fingerprint": "3f1c...",   # of the records trained on (short_hash)
+                "commit": null,             # the Hub commit a dataset id was read at (--train-revision,
+                                            # default main); null for local data, or when the Hub could
+                                            # not be asked (the dev and test blocks have one too)
                 "teacher_models": []},      # the teacher_model of silver records ([] for gold)
       "dev":   {"source": ..., "name": ..., "split": "dev", "num_records": 386,
                 "carved_from_train": true, "dev_fraction": 0.1, "metrics": {ade_f1 results}},
@@ -88,16 +91,26 @@ def dataset_name(source: str) -> str:
     return source
 
 
+def _data_blocks(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per flag, the block of each split a finished run read."""
+    blocks = {"--train": metrics.get("train"), "--dev": metrics.get("dev"), "--test": metrics.get("test")}
+    return {flag: block for flag, block in blocks.items() if block}
+
+
 def finished_fingerprints(metrics: dict[str, Any]) -> dict[str, str]:
     """Per flag, the fingerprint of the records a finished run read (files of adekd versions before
     fingerprints have none; those of the version that named them ``records_sha256`` are read too)."""
-    blocks = {"--train": metrics.get("train"), "--dev": metrics.get("dev"), "--test": metrics.get("test")}
     found = {
         flag: block.get("records_fingerprint") or block.get("records_sha256")
-        for flag, block in blocks.items()
-        if block
+        for flag, block in _data_blocks(metrics).items()
     }
     return {flag: fingerprint for flag, fingerprint in found.items() if fingerprint}
+
+
+def finished_commits(metrics: dict[str, Any]) -> dict[str, str]:
+    """Per flag naming a Hub dataset id, the commit a finished run read it at (none in files of adekd
+    versions before it was recorded)."""
+    return {flag: block["commit"] for flag, block in _data_blocks(metrics).items() if block.get("commit")}
 
 
 def _data_block(data: LoadedData, split: str, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -108,6 +121,7 @@ def _data_block(data: LoadedData, split: str, metrics: dict[str, Any] | None = N
         "num_records": len(data.records),
         "num_invalid_skipped": data.num_invalid,
         "records_fingerprint": data.fingerprint,
+        "commit": data.commit,
     }
     if metrics is not None:
         block["metrics"] = metrics

@@ -67,6 +67,8 @@ def refit_config(config: TrainingConfig, selection: dict[str, Any]) -> TrainingC
     }
     if selection.get("base_commit"):  # from the same start: the commit the selection loaded
         changes["model_revision"] = selection["base_commit"]
+    if selection["train"].get("commit"):  # the records the selection chose on, dev among them
+        changes["train_revision"] = selection["train"]["commit"]
     planned = config.planned_schedule_length()  # the selection's schedule
     if config.max_steps is None:
         changes["epochs"] = best["epoch"]
@@ -102,7 +104,9 @@ def check_before_selection(config: TrainingConfig) -> None:
     ):  # the refit run never started here, so nothing but the selection may be in the folder
         refuse_to_overwrite(config, own=(SELECTION_DIR,))
     if config.test:
-        load_training_records(config.test, config.test_split, config.on_invalid, "test", config.task)
+        load_training_records(
+            config.test, config.test_split, config.on_invalid, "test", config.task, config.test_revision
+        )
 
 
 def check_refit_schedule_unchanged(refit: TrainingConfig, schedule: str) -> None:
