@@ -72,6 +72,12 @@ def decide(draws: list[dict]) -> dict:
     return {"means": means, "refit": means[NO_REFIT] <= means[REFIT]}
 
 
+def counted(seed: int) -> str:
+    if seed in DECIDING:
+        return "yes"
+    return "no: seen before the rule" if seed in SEEN_BEFORE_THE_RULE else "no"
+
+
 def markdown(report: dict) -> str:
     lines = [
         f"# Refit or not: SpERT fold {report['fold']} train only, packaged MiniLM",
@@ -92,7 +98,7 @@ def markdown(report: dict) -> str:
     for one in report["draws"]:
         unrefit, refit = (one["students"][name]["held_out"]["all"] for name in (NO_REFIT, REFIT))
         lines.append(
-            f"| {one['seed']} | {'yes' if one['seed'] in DECIDING else 'no: seen before the rule'} "
+            f"| {one['seed']} | {counted(one['seed'])} "
             f"| {one['selected_epoch']} | {pct(unrefit['strict_f1'])} / {pct(unrefit['lenient_f1'])} "
             f"| {pct(refit['strict_f1'])} / {pct(refit['lenient_f1'])} "
             f"| {100 * (refit['strict_f1'] - unrefit['strict_f1']):+.1f} |"
@@ -127,6 +133,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f"--seeds {','.join(map(str, args.seeds))}: each draw once")
 
     import torch
 

@@ -35,16 +35,18 @@ NO_REFIT = "selection run (no refit)"
 
 
 def outer_split(args: argparse.Namespace) -> tuple[Path, Path, list[dict]]:
-    """Fold train minus the held-out tenth, and the tenth, written as records files in ``--work``."""
-    from adekd.records import write_jsonl
+    """Fold train minus the held-out tenth, and the tenth, written as records files in ``--work`` (left
+    alone when they hold those records already: a run training from them may be reading them)."""
+    from adekd.records import read_jsonl, write_jsonl
     from adekd.training.data import carve_dev_split, load_training_records
 
     fold_train = load_training_records(str(args.splits / f"ade_split_{args.fold}_train.json"))
     outer_train, held_out = carve_dev_split(fold_train.records, 0.1, 42)
     args.work.mkdir(parents=True, exist_ok=True)
     train_file, held_out_file = args.work / "outer_train.jsonl", args.work / "outer_dev.jsonl"
-    write_jsonl(outer_train, train_file)
-    write_jsonl(held_out, held_out_file)
+    for records, path in ((outer_train, train_file), (held_out, held_out_file)):
+        if not path.is_file() or read_jsonl(path) != records:
+            write_jsonl(records, path)
     return train_file, held_out_file, held_out
 
 
