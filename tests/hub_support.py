@@ -244,6 +244,8 @@ def install_serving_hub(monkeypatch, tmp_path: Path, hub: ServingHub) -> Iterato
     """Route every huggingface_hub request to ``hub``, with an empty download cache in ``tmp_path``."""
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub_cache"))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    monkeypatch.setattr("datasets.config.HF_DATASETS_CACHE", tmp_path / "datasets_cache")  # read at import
+    monkeypatch.setattr("datasets.config.HF_HUB_OFFLINE", False)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     _http.set_client_factory(lambda: _client(hub))
     try:

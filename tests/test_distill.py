@@ -287,6 +287,8 @@ def test_config_file_and_flags(tmp_path):
         load_config(path)
     with pytest.raises(DistillConfigError, match="student.train is set by adekd distill"):
         load_config(None, {"student": {"train": "x"}}).validate()
+    with pytest.raises(DistillConfigError, match="student.train_revision is set by adekd distill"):
+        load_config(None, {"student": {"train_revision": "v1"}}).validate()  # silver data is local
     remote = load_config(None, {"teacher": {"teacher": "vllm", "base_url": "http://me:pw@gpu-box:8000/v1"}})
     assert remote.to_dict()["teacher"]["base_url"] == "http://gpu-box:8000/v1"  # the run summary's copy
     assert remote.teacher.base_url == "http://me:pw@gpu-box:8000/v1"  # the one requests go to

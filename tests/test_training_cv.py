@@ -93,6 +93,12 @@ def test_cv_rejects_unknown_folds_and_train(splits, tmp_path, capsys):
     assert code == 2 and "leave out --train" in capsys.readouterr().err
     assert adekd_main(["train", "--cv", str(tmp_path), "--output", str(tmp_path / "o")]) == 2
     assert "no SpERT folds found" in capsys.readouterr().err
+    argv = ["train", "--cv", str(splits), "--test-revision", "v1", "--output", str(tmp_path / "o")]
+    code = adekd_main(argv)
+    assert code == 2 and "local fold files, which have no revision; leave out --test-revision" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "o").exists()
 
 
 def test_cv_with_refit_tests_each_folds_refit_student(splits, tmp_path):

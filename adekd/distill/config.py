@@ -33,9 +33,12 @@ from adekd.training.config import TrainingConfig
 
 DEFAULT_OUTPUT_DIR = "./adekd-run"
 
-STUDENT_FIELDS_SET_BY_DISTILL = ("train", "output_dir", "test", "resume", "task")
+STUDENT_FIELDS_SET_BY_DISTILL = (
+    "train", "output_dir", "test", "resume", "task", "train_revision", "test_revision"
+)  # fmt: skip
 """Student fields the run fills in itself: the silver data, the student folder, the gold set, resume,
-and the task (from the run's own ``task``)."""
+and the task (from the run's own ``task``); the silver data and gold set are local, so they have no
+revision."""
 
 
 class DistillConfigError(ValueError):

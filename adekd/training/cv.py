@@ -16,7 +16,7 @@ import os
 import statistics
 from typing import Any
 
-from adekd.training.config import TrainingConfig, TrainingConfigError
+from adekd.training.config import DATA_ROLES, TrainingConfig, TrainingConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,11 @@ def cross_validate(splits_dir: str, config: TrainingConfig, folds: list[int] | N
         raise TrainingConfigError("--output is required (one student folder per fold goes in it)")
     if config.dev or config.test:
         raise TrainingConfigError("--cv uses each fold's train and test files; leave out --dev and --test")
+    revisions = [f"--{role}-revision" for role in DATA_ROLES if getattr(config, f"{role}_revision")]
+    if revisions:
+        raise TrainingConfigError(
+            f"--cv reads local fold files, which have no revision; leave out {', '.join(revisions)}"
+        )
     available = spert_folds(splits_dir)
     complete = {fold: paths for fold, paths in available.items() if {"train", "test"} <= set(paths)}
     if not complete:

@@ -11,7 +11,6 @@ import hashlib
 import logging
 import math
 import random
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +19,6 @@ from adekd.records import Record, ValidationReport, short_hash
 logger = logging.getLogger(__name__)
 
 SHOWN_ERRORS = 5
-_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 class TrainingDataError(ValueError):
@@ -36,7 +34,8 @@ class LoadedData:
     records: list[Record]
     num_invalid: int = 0
     commit: str | None = None
-    """The Hub commit a dataset id was read at (``None`` for local data, or when the Hub could not say)."""
+    """The Hub commit a dataset id was read at, as the Hub named it when the run asked (``None`` for
+    local data, or when the Hub could not be asked)."""
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -59,8 +58,8 @@ def load_training_records(
     (chemical-disease) makes it labeled records, otherwise it is unlabeled text and stops the run.
     With ``on_invalid="stop"`` any invalid record stops the run; with ``"skip"`` invalid records
     are dropped. Both report how many and the first ones. Data without a single drug (unlabeled
-    text) and empty data always stop: training on them is never what the user meant. ``revision``
-    (a Hub dataset id's branch, tag or commit) is recorded as the data's ``commit`` when it is one.
+    text) and empty data always stop: training on them is never what the user meant. ``revision`` is
+    a Hub dataset id's branch, tag or commit.
     """
     from adekd.corpora import load_records
 
@@ -98,8 +97,7 @@ def load_training_records(
             f"{flag} {source}: {len(repeated)} record ids occur more than once "
             f"(first: {', '.join(repeated[:SHOWN_ERRORS])}); ids must be unique"
         )
-    commit = revision if revision is not None and _COMMIT.fullmatch(revision) else None
-    return LoadedData(source=source, split=split, records=records, num_invalid=report.skipped, commit=commit)
+    return LoadedData(source=source, split=split, records=records, num_invalid=report.skipped)
 
 
 def _split_key(seed: int, record_id: str) -> str:

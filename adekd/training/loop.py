@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
@@ -85,15 +86,18 @@ class RunData:
 def load_run_data(config: TrainingConfig, commits: dict[str, str] | None = None) -> RunData:
     """Read and check train/dev/test; carve dev from train when no dev source is given (and asked to).
 
-    ``commits`` (per flag) pins a Hub dataset id to the commit a run resolved (:func:`_data_commits`);
-    one without a commit is read at its ``--*-revision``.
+    ``commits`` (per flag) pins a Hub dataset id to the commit the Hub said its revision points to
+    (:func:`_data_commits`), which the split records; one without a commit is read at its
+    ``--*-revision`` and records none (the Hub could not be asked: ``datasets`` then reads its cache).
     """
     commits = commits or {}
 
     def load(role: str, source: str) -> LoadedData:
-        revision = commits.get(f"--{role}", getattr(config, f"{role}_revision"))
+        commit = commits.get(f"--{role}")
+        revision = commit or getattr(config, f"{role}_revision")
         split = getattr(config, f"{role}_split")
-        return load_training_records(source, split, config.on_invalid, role, config.task, revision)
+        loaded = load_training_records(source, split, config.on_invalid, role, config.task, revision)
+        return replace(loaded, commit=commit)
 
     train_data = load("train", config.train)
     if config.dev:
@@ -141,20 +145,20 @@ def _data_commits(
     """Per data flag naming a Hub dataset id, the commit to read it at: a resumed run's own (a push since
     would otherwise refuse the resume as other data), else the one its revision points to now, resolved
     by the main process and shared (every process must read the same records)."""
-    saved = saved_trainer_state(resume_from).get("data_commits") if resume_from else None
-    if saved is not None:
-        return saved
-    return broadcast_object_list([_hub_data_commits(config) if accelerator.is_main_process else None])[0]
+    saved = (saved_trainer_state(resume_from).get("data_commits") or {}) if resume_from else {}
+    ask = [role for role in DATA_ROLES if f"--{role}" not in saved]
+    resolved = _hub_data_commits(config, ask) if accelerator.is_main_process else None
+    return {**broadcast_object_list([resolved])[0], **saved}
 
 
-def _hub_data_commits(config: TrainingConfig) -> dict[str, str]:
-    """Per data flag naming a Hub dataset id, the commit its ``--*-revision`` (default main) points to
-    now; a flag the Hub cannot answer for (offline) is left out and read at its revision."""
+def _hub_data_commits(config: TrainingConfig, roles: Sequence[str]) -> dict[str, str]:
+    """Per flag of ``roles`` naming a Hub dataset id, the commit its ``--*-revision`` (default main)
+    points to now; a flag the Hub cannot answer for (offline) is left out and read at its revision."""
     from adekd.corpora import CorpusError, detect_source
     from adekd.hub import hub_commit
 
     commits = {}
-    for role in DATA_ROLES:
+    for role in roles:
         source = getattr(config, role)
         try:
             is_hub = source is not None and detect_source(source) == "hub"

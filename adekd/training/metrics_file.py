@@ -17,8 +17,8 @@ run is a ``--refit``)::
                 "num_records": 3469, "num_invalid_skipped": 0,
                 "records_fingerprint": "3f1c...",   # of the records trained on (short_hash)
                 "commit": null,             # the Hub commit a dataset id was read at (--train-revision,
-                                            # default main); null for local data, or when the Hub could
-                                            # not be asked (the dev and test blocks have one too)
+                                            # default main, as the Hub resolved it); null for local data,
+                                            # or when the Hub could not be asked (dev and test have one too)
                 "teacher_models": []},      # the teacher_model of silver records ([] for gold)
       "dev":   {"source": ..., "name": ..., "split": "dev", "num_records": 386,
                 "carved_from_train": true, "dev_fraction": 0.1, "metrics": {ade_f1 results}},
@@ -49,8 +49,9 @@ when the source is one, otherwise the file or folder name; the hyper-parameters 
 ``training_config.json``. ``records_fingerprint`` (16 hex digits of a SHA-256 over the records as
 canonical JSON) fingerprints the records each split held after validation (a carved dev: the
 records carved), whatever their source: ``training_config.json`` repeats the choices, and equal
-fingerprints show a repeat read the same data (a Hub dataset id names no version, a local file may
-have been edited since); ``--resume`` refuses a finished run whose data changed.
+fingerprints show a repeat read the same data (a local file may have been edited since, and a Hub
+dataset read offline comes from whichever commit ``datasets`` cached); ``--resume`` refuses a
+finished run whose data changed.
 """
 
 from __future__ import annotations
