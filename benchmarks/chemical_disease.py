@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from distillation import pct, prelabel, run_distill, student_config, table, teacher_config  # noqa: E402
 from machine import load_average, machine, write_results  # noqa: E402
+from supervised import student_scores  # noqa: E402
 
 from adekd.corpora import ConversionStats, read_relation_records  # noqa: E402
 from adekd.records import Record, write_jsonl  # noqa: E402
@@ -160,7 +161,9 @@ def ade_rows(results: Path) -> dict[str, Any]:
         report = json.loads(supervised_file.read_text(encoding="utf-8"))
         chosen = report.get("chosen", {}).get("drug_centric")
         if chosen:
-            rows["supervised"] = {"teacher": None, "student": chosen["test"]["all"]}
+            # the student supervised.md reports
+            reported, _ = student_scores(chosen, report.get("report", "refit"))
+            rows["supervised"] = {"teacher": None, "student": reported["all"]}
     return rows
 
 

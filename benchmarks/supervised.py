@@ -14,10 +14,11 @@ matters). The test split is never used to choose anything.
 
 The chosen run is then refit (:mod:`adekd.training.refit`, as ``adekd train --refit``): trained
 again from the same start on all of fold-0 train, dev included, for its best epoch count, keeping
-the last weights and the thresholds dev chose. The refit student is the one the table reports
-(decided before any refit was scored); the chosen run's own test score is shown next to it. Its
-learning-rate schedule is ``--refit-schedule``'s (default ``selection``, as ``benchmarks/refit_schedule.py``
-chose on fold-0 train alone).
+the last weights and the thresholds dev chose. Its learning-rate schedule is ``--refit-schedule``'s
+(default ``selection``, as ``benchmarks/refit_schedule.py`` chose on fold-0 train alone). The table
+reports one of the two students, ``--report``: by default the one ``benchmarks/refit_decision.py``
+decided for on fold-0 train alone (``results/refit_decision.json``; the refit before it ran), and
+shows the other's test score next to it.
 
 Runs are resumable: rerunning the same command reuses finished runs and continues interrupted
 ones from their checkpoints. ``--reuse-recorded`` goes further for a run added to ``--runs`` after
@@ -163,6 +164,30 @@ def train_run(config) -> dict:
     return json.loads(finished.read_text()) if finished.is_file() else train(config)
 
 
+STUDENTS = {
+    "refit": ("test", "test_without_thresholds"),
+    "selection": ("test_selection_run", "test_selection_run_without_thresholds"),
+}
+"""Per student a chosen run yields (``--report``), its test scores with the chosen thresholds and
+without any, as ``chosen`` entries of the results hold them."""
+
+
+def student_scores(chosen: dict, student: str) -> tuple[dict, dict | None]:
+    """Test scores of ``student`` (a key of :data:`STUDENTS`) of a chosen run, with and without
+    thresholds (``None`` when not recorded: runs read back from before the latter was scored)."""
+    with_thresholds, without = STUDENTS[student]
+    return chosen[with_thresholds], chosen.get(without)
+
+
+def decided_report(results: Path) -> str:
+    """The student ``benchmarks/refit_decision.py`` decided for on fold-0 train alone (``refit`` before
+    it ran)."""
+    path = results / "refit_decision.json"
+    if not path.is_file():
+        return "refit"
+    return "refit" if json.loads(path.read_text())["decision"]["refit"] else "selection"
+
+
 def refit_dir(args: argparse.Namespace, name: str) -> Path:
     """Where run ``name`` is refit: a folder per schedule, so a refit on another keeps its own."""
     suffix = "" if args.refit_schedule == "own" else f"-{args.refit_schedule}"
@@ -274,6 +299,8 @@ def pct(value: float) -> str:
 
 
 def markdown(report: dict) -> str:
+    student = report.get("report", "refit")  # results written before --report reported the refit
+    other = "selection" if student == "refit" else "refit"
     lines = [
         "# Supervised ADE extraction: SpERT fold 0, packaged MiniLM",
         "",
@@ -302,36 +329,49 @@ def markdown(report: dict) -> str:
         "schedule of the `refit schedule` column: `selection` is the selection run's (laid out for "
         f"{report['epochs']} epochs, stopped at the chosen one), `own` decays to zero over the refit's "
         "epochs (`--refit-schedule`; `selection` was chosen by `refit_schedule.md`, on fold-0 train "
-        "alone). The refit students are the reported ones (decided before any was scored). "
-        f"Test: fold-{report['fold']} test, end to end (the student finds the drugs), with the chosen "
-        "thresholds; the columns without thresholds and of the chosen run before its refit are shown for "
+        "alone). "
+        + (
+            "The refit students are the reported ones (decided before any was scored). "
+            if student == "refit"
+            else "The chosen runs themselves, before any refit, are the reported students: "
+            "`refit_decision.md` decided so on fold-0 train alone, by a rule fixed before its draws "
+            "trained; the refits are shown for context. "
+        )
+        + f"Test: fold-{report['fold']} test, end to end (the student finds the drugs), with the chosen "
+        "thresholds; the columns without thresholds and of "
+        + ("the chosen run before its refit" if student == "refit" else "its refit")
+        + " are shown for "
         "what each step adds, not used to choose anything. Systems: `drug_centric` (one encoder pass per "
         "sentence, the drug-centric head on it), `drug_centric_reencode` (the same head on one more pass "
         "per drug, with the drug marked: `--reencode-per-drug`), and the baselines `no_drug` (ADE mentions "
         "attached to every drug) and `pairwise` (one marked pass per drug/ADE candidate pair).",
         "",
-        "## Test (fold 0), refit students",
+        f"## Test (fold 0), {'refit students' if student == 'refit' else 'chosen runs (no refit)'}",
         "",
         *(
             [
                 "The refits differ in schedule: those recorded before the chosen one was run were read "
                 "back (`--reuse-recorded`), and their runs' folders, which a new refit reads, are gone. "
-                "The columns before the refit compare the systems alike.",
+                + (
+                    "The columns before the refit compare the systems alike."
+                    if student == "refit"
+                    else "The reported students compare the systems alike."
+                ),
                 "",
             ]
             if len({_refit_schedule(chosen) for chosen in report["chosen"].values()}) > 1
             else []
         ),
         "| system (chosen run) | lr (head lr) | epochs | thresholds drug / ADE | strict pair F1 "
-        "| lenient pair F1 | strict / lenient without thresholds | strict / lenient before the refit "
+        "| lenient pair F1 | strict / lenient without thresholds "
+        f"| strict / lenient {'before the refit' if student == 'refit' else 'of its refit'} "
         "| drug F1 strict / lenient | ADE F1 strict / lenient | multi-drug strict / lenient pair F1 "
         "| refit schedule | trained |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for system, chosen in report["chosen"].items():
-        test, bare = chosen["test"]["all"], chosen["test_without_thresholds"]["all"]
-        before = chosen["test_selection_run"]["all"]
-        multi = chosen["test"]["multi_drug"]
+        scores, bare = student_scores(chosen, student)
+        test, multi, besides = scores["all"], scores["multi_drug"], student_scores(chosen, other)[0]["all"]
         cells = [
             f"{system} (`{chosen['run']}`)",
             _rates(chosen),
@@ -339,8 +379,8 @@ def markdown(report: dict) -> str:
             f"{chosen['thresholds']['drug_threshold']:g} / {chosen['thresholds']['ade_threshold']:g}",
             pct(test["strict_f1"]),
             pct(test["lenient_f1"]),
-            f"{pct(bare['strict_f1'])} / {pct(bare['lenient_f1'])}",
-            f"{pct(before['strict_f1'])} / {pct(before['lenient_f1'])}",
+            "n/a" if bare is None else f"{pct(bare['all']['strict_f1'])} / {pct(bare['all']['lenient_f1'])}",
+            f"{pct(besides['strict_f1'])} / {pct(besides['lenient_f1'])}",
             f"{pct(test['drug_strict_f1'])} / {pct(test['drug_lenient_f1'])}",
             f"{pct(test['ade_strict_f1'])} / {pct(test['ade_lenient_f1'])}",
             f"{pct(multi['strict_f1'])} / {pct(multi['lenient_f1'])} ({multi['num_records']} sentences)",
@@ -348,11 +388,22 @@ def markdown(report: dict) -> str:
             _trained(chosen, report),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    fp32 = report["chosen"].get("drug_centric", {}).get("test", {}).get("all")
+    unscored = [
+        system for system, chosen in report["chosen"].items() if student_scores(chosen, student)[1] is None
+    ]
+    if unscored:
+        lines += [
+            "",
+            f"n/a: {', '.join(unscored)} were read back (`--reuse-recorded`) from results written before "
+            "this student was scored without thresholds, and their runs' folders are gone.",
+        ]
+    drug_centric = report["chosen"].get("drug_centric")
+    fp32 = student_scores(drug_centric, student)[0]["all"] if drug_centric else None
     if report.get("drug_centric_precisions") and fp32:
         lines += [
             "",
-            "## What lower precision costs (the refit drug-centric student, same test sentences)",
+            f"## What lower precision costs (the {'refit' if student == 'refit' else 'reported'} "
+            "drug-centric student, same test sentences)",
             "",
             "The trained fp32 weights cast to bf16, or every `nn.Linear` dynamically quantized to int8 "
             "(a scale per output channel), as `benchmarks/inference.py` runs them for speed "
@@ -446,6 +497,12 @@ def main() -> None:
         "benchmarks/refit_schedule.py chose on fold-0 train alone",
     )
     parser.add_argument(
+        "--report",
+        choices=tuple(STUDENTS),
+        help="the student the table reports: each chosen run's refit, or the chosen run itself; default: "
+        "what benchmarks/refit_decision.py decided on fold-0 train alone (refit before it ran)",
+    )
+    parser.add_argument(
         "--reuse-recorded",
         action="store_true",
         help="runs whose folders are not in --work are read from --results/supervised.json when it "
@@ -453,6 +510,7 @@ def main() -> None:
         "added to --runs trains alone, not with every recorded run again",
     )
     args = parser.parse_args()
+    args.report = args.report or decided_report(args.results)
 
     import torch
 
@@ -552,6 +610,7 @@ def main() -> None:
             "test": score_end_to_end(refit_folder, test, thresholds=run["thresholds"]),
             "test_without_thresholds": score_end_to_end(refit_folder, test),
             "test_selection_run": score_end_to_end(args.work / name, test, thresholds=run["thresholds"]),
+            "test_selection_run_without_thresholds": score_end_to_end(args.work / name, test),
             **trained_here(run["mixed_precision"]),
         }
         print(
@@ -564,10 +623,12 @@ def main() -> None:
         "drug_centric" in chosen
         and recorded
         and chosen["drug_centric"] is recorded["chosen"].get("drug_centric")
+        and recorded.get("report", "refit") == args.report
     ):
         precisions = recorded["drug_centric_precisions"]
     elif "drug_centric" in chosen:
-        folder = refit_dir(args, chosen["drug_centric"]["run"])
+        run = chosen["drug_centric"]["run"]
+        folder = refit_dir(args, run) if args.report == "refit" else args.work / run
         for precision in ("bf16", "int8"):
             precisions[precision] = score_end_to_end(
                 folder, test, precision, thresholds=chosen["drug_centric"]["thresholds"]
@@ -579,7 +640,7 @@ def main() -> None:
         "command": f"python benchmarks/supervised.py --runs {args.runs} --epochs {args.epochs} "
         f"--patience {args.patience} --batch-size {args.batch_size} "
         f"--mixed-precision {args.mixed_precision} --threads {args.threads}"
-        + f" --refit-schedule {args.refit_schedule}"
+        + f" --refit-schedule {args.refit_schedule} --report {args.report}"
         + (" --reuse-recorded" if args.reuse_recorded else ""),
         "date": now(),
         "machine": machine(),
@@ -592,6 +653,7 @@ def main() -> None:
         "batch_size": args.batch_size,
         "mixed_precision": args.mixed_precision,
         "refit_schedule": args.refit_schedule,
+        "report": args.report,
         "anchors_strict_relation_f1": ANCHORS,
         "chosen": chosen,
         "drug_centric_precisions": precisions,
