@@ -1,7 +1,10 @@
 """The ``adekd`` command. Thin on purpose: each subcommand parses flags and calls the library.
 
 Each subcommand lives in one ``_add_<name>`` function that declares its flags and sets ``func``;
-the library imports happen inside the handlers so ``adekd --help`` stays fast.
+the library imports happen inside the handlers, so a command loads only what it runs (datasets,
+Accelerate, the teacher clients). ``import adekd`` itself loads torch and transformers, to register
+the student with the Auto classes, and that sets the floor of every command's start-up, ``--help``
+included (a few seconds).
 """
 
 from __future__ import annotations
