@@ -614,7 +614,8 @@ def main() -> None:
             **trained_here(run["mixed_precision"]),
         }
         print(
-            f"{system}: test strict pair F1 {chosen[system]['test']['all']['strict_f1']:.4f}",
+            f"{system}: test strict pair F1 of the {args.report} student "
+            f"{student_scores(chosen[system], args.report)[0]['all']['strict_f1']:.4f}",
             flush=True,
         )
 
