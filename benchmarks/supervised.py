@@ -179,13 +179,16 @@ def student_scores(chosen: dict, student: str) -> tuple[dict, dict | None]:
     return chosen[with_thresholds], chosen.get(without)
 
 
-def decided_report(results: Path) -> str:
+def decided_report() -> str:
     """The student ``benchmarks/refit_decision.py`` decided for on fold-0 train alone (``refit`` before
-    it ran)."""
-    path = results / "refit_decision.json"
+    it ran): the committed decision, wherever ``--results`` writes."""
+    path = REPO / "benchmarks" / "results" / "refit_decision.json"
     if not path.is_file():
         return "refit"
-    return "refit" if json.loads(path.read_text())["decision"]["refit"] else "selection"
+    decision = json.loads(path.read_text()).get("decision", {})
+    if "refit" not in decision:
+        raise SystemExit(f"{path} holds no decision: rerun benchmarks/refit_decision.py, or pass --report")
+    return "refit" if decision["refit"] else "selection"
 
 
 def refit_dir(args: argparse.Namespace, name: str) -> Path:
@@ -335,11 +338,12 @@ def markdown(report: dict) -> str:
             if student == "refit"
             else "The chosen runs themselves, before any refit, are the reported students: "
             "`refit_decision.md` decided so on fold-0 train alone, by a rule fixed before its draws "
-            "trained; the refits are shown for context. "
+            "trained (the question itself was asked after the refits had scored lower on test); the refits "
+            "are shown for context. "
         )
         + f"Test: fold-{report['fold']} test, end to end (the student finds the drugs), with the chosen "
         "thresholds; the columns without thresholds and of "
-        + ("the chosen run before its refit" if student == "refit" else "its refit")
+        + ("the chosen run before its refit" if student == "refit" else "each chosen run's refit")
         + " are shown for "
         "what each step adds, not used to choose anything. Systems: `drug_centric` (one encoder pass per "
         "sentence, the drug-centric head on it), `drug_centric_reencode` (the same head on one more pass "
@@ -510,7 +514,7 @@ def main() -> None:
         "added to --runs trains alone, not with every recorded run again",
     )
     args = parser.parse_args()
-    args.report = args.report or decided_report(args.results)
+    args.report = args.report or decided_report()
 
     import torch
 
@@ -630,6 +634,11 @@ def main() -> None:
     elif "drug_centric" in chosen:
         run = chosen["drug_centric"]["run"]
         folder = refit_dir(args, run) if args.report == "refit" else args.work / run
+        if not folder.is_dir():
+            raise SystemExit(
+                f"the {args.report} student of {run} is gone from {args.work}: its precision costs "
+                "cannot be measured (train it again without --reuse-recorded)"
+            )
         for precision in ("bf16", "int8"):
             precisions[precision] = score_end_to_end(
                 folder, test, precision, thresholds=chosen["drug_centric"]["thresholds"]

@@ -237,7 +237,7 @@ def load_pipeline(
 
     ``dtype`` is a floating-point precision (``torch.bfloat16``, ``"float16"``...) or ``"int8"``:
     every ``nn.Linear`` dynamically quantized to int8 on CPU (weights int8, activations quantized
-    per batch), the fastest CPU option measured in ``benchmarks/inference.py`` at a cost of one to two
+    per batch), the fastest CPU option measured in ``benchmarks/inference.py`` at a cost of up to two
     strict F1 points (``benchmarks/results/supervised.md``). A loaded model passed in is copied, not changed.
     ``revision`` (a branch, tag or commit of a Hub id) pins the student a corpus run or a published
     result used: a later push to the repository then changes nothing.
