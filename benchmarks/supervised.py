@@ -280,9 +280,15 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def trained_here(mixed_precision: str) -> dict:
-    """What a run or refit trained now records of itself, as ``--reuse-recorded`` reads it back."""
-    return {"date": now(), "machine": machine(), "mixed_precision": mixed_precision}
+def trained_here(folder: Path, mixed_precision: str) -> dict:
+    """What a run or refit in ``folder`` records of itself, as ``--reuse-recorded`` reads it back: when it
+    finished (its ``metrics.json`` was written; a finished run read back keeps its own date)."""
+    finished = datetime.fromtimestamp((folder / "metrics.json").stat().st_mtime, UTC)
+    return {
+        "date": finished.strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "mixed_precision": mixed_precision,
+    }
 
 
 def _trained(entry: dict, report: dict) -> str:
@@ -389,7 +395,7 @@ def markdown(report: dict) -> str:
             f"{pct(test['ade_strict_f1'])} / {pct(test['ade_lenient_f1'])}",
             f"{pct(multi['strict_f1'])} / {pct(multi['lenient_f1'])} ({multi['num_records']} sentences)",
             _refit_schedule(chosen),
-            _trained(chosen, report),
+            _trained(chosen if student == "refit" else report["runs"].get(chosen["run"], chosen), report),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     unscored = [
@@ -570,7 +576,7 @@ def main() -> None:
             "train_seconds": metrics["training"]["train_seconds"],
             "train_sentences_per_second": metrics["training"]["train_sentences_per_second"],
             "dev_history": metrics["dev_history"],
-            **trained_here(config.mixed_precision),
+            **trained_here(args.work / name, config.mixed_precision),
         }
         by_system.setdefault(system, []).append((name, learning_rate, runs[name]))
         print(f"{name}: dev strict pair F1 {dev['strict_f1']:.4f}, thresholded {thresholds['dev_with']:.4f}")
@@ -615,7 +621,7 @@ def main() -> None:
             "test_without_thresholds": score_end_to_end(refit_folder, test),
             "test_selection_run": score_end_to_end(args.work / name, test, thresholds=run["thresholds"]),
             "test_selection_run_without_thresholds": score_end_to_end(args.work / name, test),
-            **trained_here(run["mixed_precision"]),
+            **trained_here(refit_folder, run["mixed_precision"]),
         }
         print(
             f"{system}: test strict pair F1 of the {args.report} student "
