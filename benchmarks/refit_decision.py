@@ -24,8 +24,8 @@ import statistics
 from pathlib import Path
 
 from machine import load_average, machine, write_results
-from refit_schedule import NO_REFIT, outer_split, refit_label, refit_with, run_dir
-from supervised import REPO, SPLITS, now, pct, score_end_to_end
+from refit_schedule import NO_REFIT, command, draw_parser, outer_split, refit_label, refit_with, run_dir
+from supervised import now, pct, score_end_to_end
 
 SCHEDULE = "selection"
 """The refit schedule ``supervised.py`` reports (``refit_schedule.md`` chose it)."""
@@ -116,23 +116,11 @@ def markdown(report: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fold", type=int, default=0)
-    parser.add_argument("--splits", type=Path, default=SPLITS)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/adekd-refit-schedule"))
-    parser.add_argument("--learning-rate", type=float, default=1e-4)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--mixed-precision", default="no", choices=("no", "bf16"))
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--patience", type=int, default=3)
-    parser.add_argument(
-        "--seeds",
-        type=lambda text: [int(seed) for seed in text.split(",")],
-        default=[*SEEN_BEFORE_THE_RULE, *DECIDING],
-        help="one draw per seed; the rule counts 44, 45 and 46 (a subset trains without a report)",
+    parser = draw_parser(
+        __doc__.split("\n\n")[0],
+        [*SEEN_BEFORE_THE_RULE, *DECIDING],
+        "one draw per seed; the rule counts 44, 45 and 46 (a subset trains without a report)",
     )
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
     if len(set(args.seeds)) != len(args.seeds):
         parser.error(f"--seeds {','.join(map(str, args.seeds))}: each draw once")
@@ -147,12 +135,7 @@ def main() -> None:
         print(json.dumps(draws, indent=1))  # a draw trained on its own (in parallel): no verdict yet
         return
     report = {
-        "command": "python benchmarks/refit_decision.py "
-        + " ".join(
-            f"--{name.replace('_', '-')} {','.join(map(str, value)) if isinstance(value, list) else value}"
-            for name, value in vars(args).items()
-            if name not in ("splits", "results", "work")
-        ),
+        "command": command("refit_decision.py", args),
         "date": now(),
         "machine": machine(),
         "load_average_before": load_before,

@@ -193,8 +193,10 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def draw_parser(description: str, seeds: list[int], seeds_help: str) -> argparse.ArgumentParser:
+    """The flags of the refit benchmarks: the fold, where the outer split and the draws' runs go, and
+    the settings every draw trains with."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--splits", type=Path, default=SPLITS)
     parser.add_argument("--work", type=Path, default=Path("/tmp/adekd-refit-schedule"))
@@ -204,13 +206,24 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument(
-        "--seeds",
-        type=lambda text: [int(seed) for seed in text.split(",")],
-        default=[42],
-        help="one draw per seed; the first decides",
+        "--seeds", type=lambda text: [int(seed) for seed in text.split(",")], default=seeds, help=seeds_help
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results")
+    return parser
+
+
+def command(script: str, args: argparse.Namespace) -> str:
+    """The command line that repeats a run of ``script`` (the folders left out: they are this machine's)."""
+    return f"python benchmarks/{script} " + " ".join(
+        f"--{name.replace('_', '-')} {','.join(map(str, value)) if isinstance(value, list) else value}"
+        for name, value in vars(args).items()
+        if name not in ("splits", "results", "work")
+    )
+
+
+def main() -> None:
+    parser = draw_parser(__doc__.split("\n\n")[0], [42], "one draw per seed; the first decides")
     args = parser.parse_args()
 
     import torch
@@ -224,12 +237,7 @@ def main() -> None:
         schedule: first[refit_label(schedule)]["held_out"]["all"]["strict_f1"] for schedule in SCHEDULES
     }
     report = {
-        "command": "python benchmarks/refit_schedule.py "
-        + " ".join(
-            f"--{name.replace('_', '-')} {','.join(map(str, value)) if isinstance(value, list) else value}"
-            for name, value in vars(args).items()
-            if name not in ("splits", "results", "work")
-        ),
+        "command": command("refit_schedule.py", args),
         "date": now(),
         "machine": machine(),
         "load_average_before": load_before,

@@ -18,7 +18,7 @@ import pytest
 from hub_support import ServingHub, install_serving_hub
 from student_support import tiny_encoder
 from test_hub_download import MovingHub
-from training_support import write_records
+from training_support import kill_after_first_checkpoint, write_records
 
 from adekd.cli import main
 from adekd.training import TrainingConfig, train
@@ -96,8 +96,6 @@ def test_a_push_while_training_starts_changes_neither_the_run_nor_its_refit(movi
 
 
 def test_a_resumed_training_reads_the_commit_it_started_from(hub, tmp_path, encoder, monkeypatch):
-    import adekd.training.loop as loop
-
     hub.refs["main"] = V1
     config = TrainingConfig(
         train=DATASET,
@@ -108,14 +106,7 @@ def test_a_resumed_training_reads_the_commit_it_started_from(hub, tmp_path, enco
         dev_fraction=0.0,
         save_steps=1,
     )
-
-    def killed(output_dir: str, keep: int) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop, "rotate_checkpoints", killed)  # killed right after its first checkpoint
-    with pytest.raises(KeyboardInterrupt):
-        train(config)
-    monkeypatch.setattr(loop, "rotate_checkpoints", lambda output_dir, keep: None)
+    kill_after_first_checkpoint(monkeypatch, config)
     hub.refs["main"] = MAIN  # pushed while the run was down
     hub.requests.clear()
     metrics = train(dataclasses.replace(config, resume=True))

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from hub_support import ServingHub, install_serving_hub
 from student_support import tiny_encoder
-from training_support import write_records
+from training_support import kill_after_first_checkpoint, write_records
 
 from adekd.cli import main
 from adekd.modeling import extract, extract_file, init_student, load_pipeline
@@ -220,7 +220,6 @@ def test_a_push_while_training_starts_changes_neither_the_run_nor_its_refit(movi
 
 
 def test_a_resumed_training_loads_the_commit_it_started_from(encoder_hub, tmp_path, monkeypatch):
-    import adekd.training.loop as loop
     from adekd.training import TrainingConfig, train
 
     encoder_hub.refs["main"] = V1
@@ -233,14 +232,7 @@ def test_a_resumed_training_loads_the_commit_it_started_from(encoder_hub, tmp_pa
         dev_fraction=0.0,
         save_steps=1,
     )
-
-    def killed(output_dir: str, keep: int) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop, "rotate_checkpoints", killed)  # killed right after its first checkpoint
-    with pytest.raises(KeyboardInterrupt):
-        train(config)
-    monkeypatch.setattr(loop, "rotate_checkpoints", lambda output_dir, keep: None)
+    kill_after_first_checkpoint(monkeypatch, config)
     encoder_hub.refs["main"] = MAIN  # pushed while the run was down
     encoder_hub.requests.clear()
     metrics = train(dataclasses.replace(config, resume=True))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
 import torch
 
 from adekd.records import new_record, write_jsonl
@@ -48,6 +49,22 @@ def make_records(count: int, seed: int = 0, prefix: str = "r") -> list[dict]:
 def write_records(path: Path, count: int, seed: int = 0, prefix: str = "r") -> Path:
     write_jsonl(make_records(count, seed, prefix), path)
     return path
+
+
+def kill_after_first_checkpoint(monkeypatch, config) -> None:
+    """Train ``config`` until it has written its first checkpoint, then stop it as Ctrl-C would; later
+    runs in the test keep every checkpoint (rotation is switched off, not restored, so the test's other
+    patches, its fake Hub among them, stay)."""
+    import adekd.training.loop as loop
+    from adekd.training import train
+
+    def killed(output_dir: str, keep: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "rotate_checkpoints", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(config)
+    monkeypatch.setattr(loop, "rotate_checkpoints", lambda output_dir, keep: None)
 
 
 def average_state(checkpoint: Path) -> dict:
