@@ -113,16 +113,8 @@ def load_run_data(config: TrainingConfig, commits: dict[str, str] | None = None)
         dev_data, dev_carved = None, False
     else:
         train_records, dev_records = carve_dev_split(train_data.records, config.dev_fraction, config.seed)
-        dev_data = LoadedData(
-            source=config.train, split=config.train_split, records=dev_records, commit=train_data.commit
-        )
-        train_data = LoadedData(
-            source=config.train,
-            split=config.train_split,
-            records=train_records,
-            num_invalid=train_data.num_invalid,
-            commit=train_data.commit,
-        )
+        dev_data = replace(train_data, records=dev_records, num_invalid=0)
+        train_data = replace(train_data, records=train_records)
         dev_carved = True
     test_data = load("test", config.test) if config.test else None
     return RunData(train=train_data, dev=dev_data, test=test_data, dev_carved=dev_carved)
@@ -160,8 +152,8 @@ def _hub_data_commits(config: TrainingConfig, roles: Sequence[str]) -> dict[str,
     commits = {}
     for role in roles:
         source = getattr(config, role)
-        try:
-            is_hub = source is not None and detect_source(source) == "hub"
+        try:  # a local file or folder is no Hub id, and need not be read to tell
+            is_hub = source is not None and not os.path.exists(source) and detect_source(source) == "hub"
         except CorpusError:  # no such file: reading it says so, with the flag
             is_hub = False
         commit = hub_commit(source, "dataset", getattr(config, f"{role}_revision")) if is_hub else None
